@@ -1,0 +1,62 @@
+"""promptmill: design, evaluate, optimize and tune prompts for language models.
+
+The public API is the names in ``__all__``. They are imported on first use, so
+``import promptmill`` stays fast and pulls in neither llama.cpp nor SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Example": "promptmill.task", "FieldMap": "promptmill.task", "Task": "promptmill.task",
+    "load_examples": "promptmill.task",
+    "Prompt": "promptmill.prompt", "Demo": "promptmill.prompt",
+    "TaskConfig": "promptmill.config", "load_task_config": "promptmill.config",
+    "Model": "promptmill.models.base", "Generation": "promptmill.models.base",
+    "GenerationParams": "promptmill.models.base", "load_model": "promptmill.models.registry",
+    "FakeModel": "promptmill.models.fake",
+    "Metric": "promptmill.metrics", "Score": "promptmill.metrics",
+    "get_metric": "promptmill.metrics", "register_metric": "promptmill.metrics",
+    "Evaluator": "promptmill.evaluate", "EvalResult": "promptmill.evaluate",
+    "Ledger": "promptmill.ledger",
+    "Store": "promptmill.store.db",
+    "mean_ci": "promptmill.stats", "paired_test": "promptmill.stats",
+    "PromptmillError": "promptmill.errors",
+    "load_task": "promptmill.api", "evaluate": "promptmill.api", "compare": "promptmill.api",
+    "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'promptmill' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from .api import compare, evaluate, export, load_task, runs, show
+    from .config import TaskConfig, load_task_config
+    from .errors import PromptmillError
+    from .evaluate import EvalResult, Evaluator
+    from .ledger import Ledger
+    from .metrics import Metric, Score, get_metric, register_metric
+    from .models.base import Generation, GenerationParams, Model
+    from .models.fake import FakeModel
+    from .models.registry import load_model
+    from .prompt import Demo, Prompt
+    from .stats import mean_ci, paired_test
+    from .store.db import Store
+    from .task import Example, FieldMap, Task, load_examples

@@ -1,0 +1,137 @@
+"""The Python API: the same verbs as the CLI (evaluate, compare, runs, show, export)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .config import TaskConfig, load_task_config
+from .errors import ConfigError, PromptmillError
+from .evaluate import EvalResult, Evaluator
+from .metrics import Metric, get_metric
+from .models.base import GenerationParams, Model
+from .models.registry import load_model
+from .prompt import Prompt, parse_prompt_ref
+from .stats import PairedComparison, paired_test
+from .store.db import Store
+from .task import FieldMap, Task, load_examples
+
+
+def load_task(config: TaskConfig | str | Path) -> tuple[TaskConfig, Task]:
+    """Read a task config and its data, and split it deterministically."""
+    cfg = config if isinstance(config, TaskConfig) else load_task_config(config)
+    fields = FieldMap(inputs=tuple(cfg.data.input), target=cfg.data.target,
+                      answers=cfg.data.answers, id=cfg.data.id)
+    examples = load_examples(cfg.data_path(), fields)
+    _check_template_fields(cfg, fields)
+    sizes = cfg.splits.model_dump(exclude={"seed"})
+    return cfg, Task.from_examples(cfg.name, examples, sizes, seed=cfg.splits.seed)
+
+
+def _check_template_fields(cfg: TaskConfig, fields: FieldMap) -> None:
+    unknown = sorted(cfg.prompt.variables() - set(fields.inputs))
+    if unknown:
+        raise ConfigError(f"the prompt template uses '{unknown[0]}', which is not an input field "
+                          f"(inputs: {', '.join(fields.inputs)})", where="prompt.template",
+                          fix=f"add '{unknown[0]}' to data.input or change the template")
+
+
+def resolve_prompt(ref: str | Prompt | None, cfg: TaskConfig, store: Store) -> Prompt:
+    """A Prompt object, a YAML file path, or NAME[@VERSION|@TAG] from the store."""
+    if ref is None:
+        return cfg.prompt if cfg.prompt.name else cfg.prompt.model_copy(update={"name": cfg.name})
+    if isinstance(ref, Prompt):
+        return ref
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
+        prompt = Prompt.from_file(path)
+        return prompt if prompt.name else prompt.model_copy(update={"name": path.stem})
+    name, version = parse_prompt_ref(ref)
+    row = store.get_prompt(name, version)
+    return Prompt.model_validate({**json.loads(row["body"]), "name": name})
+
+
+def build_model(cfg: TaskConfig, spec: str | None = None) -> Model:
+    if spec is None:
+        return load_model(cfg.model.name, **cfg.model.params)
+    return load_model(spec, **(cfg.model.params if spec == cfg.model.name else {}))
+
+
+def build_metric(cfg: TaskConfig) -> Metric:
+    return get_metric(cfg.metric.name, cfg.metric.params, base_dir=cfg.base_dir)
+
+
+def generation_params(cfg: TaskConfig) -> GenerationParams:
+    g = cfg.generation
+    return GenerationParams(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p,
+                            seed=g.seed, stop=tuple(g.stop))
+
+
+def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None, *,
+             model: str | Model | None = None, split: str = "test", store: Store | None = None,
+             cache: bool = True, limit: int | None = None, progress: bool = False,
+             resume: bool = True) -> EvalResult:
+    """Evaluate a prompt on one split of a task and keep every call and score in the store."""
+    cfg, task = load_task(config)
+    store = store or Store()
+    chosen = resolve_prompt(prompt, cfg, store)
+    backend = model if isinstance(model, Model) else build_model(cfg, model)
+    examples = task.split(split)[: limit or None]
+    evaluator = Evaluator(backend, build_metric(cfg), store, params=generation_params(cfg),
+                          cache=cache, mode=cfg.model.mode, progress=progress)
+    return evaluator.evaluate(examples, chosen, task=cfg.name, split=split,
+                              config=cfg.model_dump(mode="json"))
+
+
+def compare(run_a: int, run_b: int, *, store: Store | None = None,
+            alpha: float = 0.05) -> PairedComparison:
+    """Paired test of two runs over the examples both have scored."""
+    store = store or Store()
+    a, b = store.get_run(run_a), store.get_run(run_b)
+    scores_a, scores_b = store.scores_by_example(a["id"]), store.scores_by_example(b["id"])
+    shared = sorted(set(scores_a) & set(scores_b))
+    if not shared:
+        raise PromptmillError(f"runs {run_a} and {run_b} share no examples",
+                              fix="compare runs on the same task and split")
+    return paired_test([scores_a[k] for k in shared], [scores_b[k] for k in shared], alpha=alpha,
+                       label_a=f"run {run_a}", label_b=f"run {run_b}")
+
+
+def runs(*, store: Store | None = None, limit: int = 50, task: str | None = None
+         ) -> list[dict[str, Any]]:
+    return (store or Store()).list_runs(limit=limit, task=task)
+
+
+def show(run_id: int, *, store: Store | None = None, failures: bool = False
+         ) -> Iterator[dict[str, Any]]:
+    store = store or Store()
+    store.get_run(run_id)
+    return store.iter_results(run_id, failures_only=failures)
+
+
+EXPORT_FIELDS = ["example_id", "idx", "inputs", "target", "answers", "output", "score",
+                 "feedback", "error", "tokens_in", "tokens_out", "seconds", "cached"]
+
+
+def export(run_id: int, path: str | Path, fmt: str = "jsonl", *, store: Store | None = None
+           ) -> int:
+    """Write a run's per-example results to JSONL or CSV; returns the number of rows."""
+    if fmt not in ("jsonl", "csv"):
+        raise ConfigError(f"unknown export format '{fmt}'", where="--format",
+                          fix="use jsonl or csv")
+    rows = show(run_id, store=store)
+    count = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, EXPORT_FIELDS, extrasaction="ignore") if fmt == "csv" else None
+        if writer:
+            writer.writeheader()
+        for row in rows:
+            if writer:
+                writer.writerow(row)
+            else:
+                fh.write(json.dumps({k: row[k] for k in EXPORT_FIELDS}, ensure_ascii=False) + "\n")
+            count += 1
+    return count

@@ -1,0 +1,55 @@
+"""The ``promptmill`` command. Heavy modules are imported inside commands, so --help is fast."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import evaluate as evaluate_cmds
+from . import runs as run_cmds
+from . import scaffold
+from .common import State, err_console
+
+app = typer.Typer(name="promptmill", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False,
+                  help="Design, evaluate and optimize prompts. Start with 'promptmill demo'.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"promptmill {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    db: str = typer.Option(None, "--db", envvar="PROMPTMILL_DB", metavar="URL",
+                           help="SQLAlchemy URL of the store (default: SQLite in "
+                                "$PROMPTMILL_HOME or ~/.promptmill)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    State.db_url = db
+
+
+scaffold.register(app)
+evaluate_cmds.register(app)
+run_cmds.register(app)
+
+
+def main() -> None:
+    from ..errors import PromptmillError
+
+    try:
+        app()
+    except PromptmillError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False,
+                          soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""``promptmill eval`` and ``promptmill demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import State, console, fmt_score, fmt_seconds
+
+
+def eval_command(
+    config: Path = typer.Argument(..., help="Task config (YAML)."),
+    prompt: list[str] = typer.Option(None, "--prompt", "-p",
+                                     help="Prompt YAML file, NAME, NAME@VERSION or NAME@TAG. "
+                                          "Repeat to compare prompts."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Model spec: embedded, gguf:PATH, openai:NAME, fake:TEXT."),
+    split: str = typer.Option("test", "--split", help="train, validation, test or all."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only the first N examples."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Call the model even when a "
+                                  "cached answer exists."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start a new run instead of resuming an "
+                               "unfinished identical one."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level for comparisons."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Evaluate one or more prompts on a task split; two or more are compared pairwise."""
+    run_eval(config, prompt or [None], model, split, limit, not no_cache, not fresh, alpha,
+             not quiet)
+
+
+def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
+             limit: int | None, cache: bool, resume: bool, alpha: float,
+             progress: bool) -> list:
+    from ..api import (build_metric, build_model, generation_params, load_task,
+                       resolve_prompt)
+    from ..evaluate import Evaluator
+
+    store = State.store()
+    cfg, task = load_task(config)
+    chosen = [resolve_prompt(p, cfg, store) for p in prompts]
+    examples = task.split(split)[: limit or None]
+    with console.status(f"loading model {model_spec or cfg.model.name}…"):
+        model = build_model(cfg, model_spec)
+    evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
+                          cache=cache, mode=cfg.model.mode, progress=progress)
+    results = []
+    for p in chosen:
+        result = evaluator.evaluate(examples, p, task=cfg.name, split=split, resume=resume,
+                                    config=cfg.model_dump(mode="json"))
+        if result.resumed_from:
+            console.print(f"resumed run {result.run_id}: {result.resumed_from} examples were "
+                          "already done")
+        results.append((p, result))
+    model.close()
+    print_results(results, alpha)
+    return results
+
+
+def print_results(results: list, alpha: float) -> None:
+    from rich.table import Table
+
+    table = Table(title="Evaluation", title_justify="left")
+    for col in ("run", "prompt", "score [95% CI]", "n", "errors", "calls", "cache hits",
+                "tokens in/out", "time"):
+        table.add_column(col, justify="right" if col not in ("prompt",) else "left")
+    for prompt, r in results:
+        led = r.ledger
+        table.add_row(str(r.run_id), f"{prompt.name or '-'} ({r.prompt_hash[:8]})",
+                      fmt_score(r.score.mean, r.score.low, r.score.high), str(r.n),
+                      str(r.n_errors), str(led.calls), str(led.cache_hits),
+                      f"{led.tokens_in}/{led.tokens_out}", fmt_seconds(led.wall_seconds))
+    console.print(table)
+    if len(results) > 1:
+        from ..api import compare
+
+        base_prompt, base = results[0]
+        for prompt, r in results[1:]:
+            cmp = compare(base.run_id, r.run_id, store=State.store(), alpha=alpha)
+            cmp = type(cmp)(**{**cmp.__dict__, "label_a": base_prompt.name or "A",
+                               "label_b": prompt.name or "B"})
+            console.print(f"[bold]Verdict:[/] {cmp.verdict}")
+    errors = sum(r.n_errors for _, r in results)
+    if errors:
+        console.print(f"[yellow]{errors} example(s) failed after retries; see "
+                      "'promptmill show RUN --failures'.[/]")
+
+
+def demo(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Evaluate two prompts on the bundled sentiment task with the embedded model."""
+    from .scaffold import example_dir
+
+    folder = example_dir()
+    console.rule("[bold]promptmill demo: two prompts, one task, a paired verdict")
+    console.print(f"task: {folder / 'task.yaml'}  model: embedded (SmolLM2-135M-Instruct)")
+    run_eval(folder / "task.yaml", [str(folder / "prompts/plain.yaml"),
+                                    str(folder / "prompts/labelled.yaml")],
+             None, "test", None, True, True, 0.05, not quiet)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)
+    app.command("demo")(demo)

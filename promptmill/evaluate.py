@@ -1,0 +1,353 @@
+"""The evaluator: run a prompt over examples, score every answer, keep everything in the store.
+
+Design choices, each for speed or safety:
+- Examples are processed in chunks, so memory stays flat for 100k examples.
+- Within a chunk, requests are sorted so neighbours share the longest prefix: llama.cpp reuses
+  the computed prefix (instruction and demos) from one call to the next.
+- Every call is cached by (model identity, request, parameters, sample index).
+- Results are committed in small batches as they finish; a killed run resumes from the store
+  and never redoes or duplicates a finished example.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ModelError, PromptmillError
+from .ledger import Ledger
+from .metrics import Metric
+from .models.base import Generation, GenerationParams, Model, Request
+from .prompt import Prompt, canonical_json, sha256_hex
+from .stats import Estimate, mean_ci
+from .store.db import Store, utcnow
+from .task import Example
+
+ContextFn = Callable[[Example], dict[str, Any]]
+
+
+def call_key(model_identity: str, request: Request, params: GenerationParams,
+             sample: int = 0) -> str:
+    """The cache key: everything that can change a model's answer."""
+    return sha256_hex(canonical_json({"model": model_identity, "request": request,
+                                      "params": params.to_dict(), "sample": sample}))
+
+
+@dataclass
+class EvalResult:
+    run_id: int
+    task: str
+    split: str
+    prompt_hash: str
+    n: int
+    n_errors: int
+    score: Estimate
+    ledger: Ledger
+    resumed_from: int = 0
+    scores: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "task": self.task, "split": self.split,
+                "prompt_hash": self.prompt_hash, "n": self.n, "n_errors": self.n_errors,
+                "mean": self.score.mean, "ci_low": self.score.low, "ci_high": self.score.high,
+                "ledger": self.ledger.to_dict(), "resumed_from": self.resumed_from}
+
+
+@dataclass
+class _Pending:
+    index: int
+    example: Example
+    request: Request
+    key: str
+
+
+class Evaluator:
+    """Evaluates one prompt at a time with one model and one metric."""
+
+    def __init__(self, model: Model, metric: Metric, store: Store | None = None, *,
+                 params: GenerationParams | None = None, cache: bool = True,
+                 mode: str = "chat", progress: bool = True, chunk_size: int = 256,
+                 retries: int = 2, max_consecutive_errors: int = 5,
+                 commit_every: int = 32, commit_seconds: float = 2.0):
+        self.model = model
+        self.metric = metric
+        self.store = store or Store()
+        self.params = params or GenerationParams()
+        self.cache = cache
+        self.mode = mode
+        self.progress = progress
+        self.chunk_size = chunk_size
+        self.retries = retries
+        self.max_consecutive_errors = max_consecutive_errors
+        self.commit_every = commit_every
+        self.commit_seconds = commit_seconds
+
+    # --- public ---------------------------------------------------------------------------
+    def evaluate(self, examples: Sequence[Example], prompt: Prompt, *, task: str = "task",
+                 split: str = "test", prompt_name: str | None = None,
+                 config: dict[str, Any] | None = None, resume: bool = True,
+                 context_fn: ContextFn | None = None) -> EvalResult:
+        """Evaluate ``prompt`` on ``examples``; resume an unfinished identical run if any."""
+        if not examples:
+            raise PromptmillError(f"the {split} split of task '{task}' has no examples",
+                                  where="splits", fix="give that split a size above 0")
+        self._check_renders(prompt, examples[0], context_fn)
+        fingerprint = self._fingerprint(examples, prompt, task, split)
+        run, done = self._open_run(examples, prompt, task, split, prompt_name, config,
+                                   fingerprint, resume)
+        run_id = run["id"]
+        ledger = Ledger.from_run(run)
+        started = time.perf_counter()
+        try:
+            with _Progress(self.progress, len(examples), len(done), task, split) as bar:
+                writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
+                                      self.commit_seconds, started, run["wall_seconds"], bar)
+                for chunk in _chunks(list(enumerate(examples)), self.chunk_size):
+                    todo = [(i, ex) for i, ex in chunk if ex.id not in done]
+                    if todo:
+                        self._run_chunk(todo, prompt, context_fn, writer)
+                writer.flush()
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self._finish(run_id, started, run["wall_seconds"], status, error=str(exc))
+            raise
+        self._finish(run_id, started, run["wall_seconds"], "finished")
+        return self.result(run_id, resumed_from=len(done))
+
+    def result(self, run_id: int, resumed_from: int = 0) -> EvalResult:
+        run = self.store.get_run(run_id)
+        scores = self.store.scores_by_example(run_id)
+        return EvalResult(run_id, run["task"], run["split"], run["prompt_hash"],
+                          run["n_done"], run["n_errors"], mean_ci(list(scores.values())),
+                          Ledger.from_run(run), resumed_from, scores)
+
+    # --- run bookkeeping ------------------------------------------------------------------
+    def _fingerprint(self, examples: Sequence[Example], prompt: Prompt, task: str,
+                     split: str) -> str:
+        ids = sha256_hex("\n".join(ex.id for ex in examples))
+        return sha256_hex(canonical_json({
+            "task": task, "split": split, "model": self.model.identity, "prompt": prompt.hash,
+            "metric": self.metric.describe(), "params": self.params.to_dict(),
+            "mode": self.mode, "examples": ids}))[:32]
+
+    def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
+                  resume) -> tuple[dict[str, Any], set[str]]:
+        existing = self.store.find_resumable_run(fingerprint) if resume else None
+        if existing is not None:
+            totals = self.store.run_totals(existing["id"])
+            self.store.update_run(existing["id"], status="running", error=None, **totals)
+            return self.store.get_run(existing["id"]), self.store.done_example_ids(existing["id"])
+        saved = self.store.save_prompt(prompt_name or prompt.name or task,
+                                       prompt.content(), prompt.hash)
+        run_id = self.store.create_run(
+            task=task, split=split, model=getattr(self.model, "spec", self.model.identity),
+            model_identity=self.model.identity, metric=self.metric.describe(),
+            prompt_id=saved["id"], prompt_hash=prompt.hash, fingerprint=fingerprint,
+            config=json.dumps({**(config or {}), "params": self.params.to_dict(),
+                               "mode": self.mode, "cache": self.cache}, default=str),
+            seed=self.params.seed, n_examples=len(examples))
+        return self.store.get_run(run_id), set()
+
+    def _finish(self, run_id: int, started: float, previous_wall: float, status: str,
+                error: str | None = None) -> None:
+        totals = self.store.run_totals(run_id)
+        self.store.update_run(run_id, status=status, error=error, finished_at=utcnow(),
+                              wall_seconds=previous_wall + time.perf_counter() - started,
+                              **totals)
+
+    # --- the work -------------------------------------------------------------------------
+    def render(self, prompt: Prompt, example: Example,
+               context_fn: ContextFn | None = None) -> Request:
+        context = context_fn(example) if context_fn else None
+        where = f"example '{example.id}'"
+        if self.mode == "completion":
+            return prompt.render_text(example.inputs, context, where)
+        return prompt.render_messages(example.inputs, context, where)
+
+    def _check_renders(self, prompt: Prompt, example: Example,
+                       context_fn: ContextFn | None) -> None:
+        """Fail before any call when the template cannot render the data."""
+        self.render(prompt, example, context_fn)
+
+    def _run_chunk(self, todo: list[tuple[int, Example]], prompt: Prompt,
+                   context_fn: ContextFn | None, writer: _BatchWriter) -> None:
+        pending = []
+        for index, example in todo:
+            request = self.render(prompt, example, context_fn)
+            pending.append(_Pending(index, example, request,
+                                    call_key(self.model.identity, request, self.params)))
+        cached = self.store.cached_calls(p.key for p in pending) if self.cache else {}
+        misses = []
+        for item in pending:
+            hit = cached.get(item.key)
+            if hit is None:
+                misses.append(item)
+            else:
+                writer.add(self._result_row(item, _from_cache(hit), None), None)
+        misses.sort(key=lambda p: _prefix_order(p.request))
+        for item, generation, error in self._generate_all(misses):
+            call_row = None if generation is None or not self.cache else \
+                self._call_row(item, generation)
+            writer.add(self._result_row(item, generation, error), call_row)
+
+    def _generate_all(self, items: list[_Pending]
+                      ) -> Iterator[tuple[_Pending, Generation | None, str | None]]:
+        consecutive = 0
+        if self.model.concurrency > 1 and len(items) > 1:
+            with ThreadPoolExecutor(max_workers=self.model.concurrency) as pool:
+                outcomes = pool.map(self._generate_one, items)
+                for item, (generation, error) in zip(items, outcomes, strict=True):
+                    consecutive = self._check_streak(consecutive, error)
+                    yield item, generation, error
+            return
+        for item in items:
+            generation, error = self._generate_one(item)
+            consecutive = self._check_streak(consecutive, error)
+            yield item, generation, error
+
+    def _check_streak(self, consecutive: int, error: str | None) -> int:
+        """Stop a run whose backend keeps failing, instead of recording every example as lost."""
+        if error is None:
+            return 0
+        consecutive += 1
+        if consecutive >= self.max_consecutive_errors:
+            raise ModelError(f"{consecutive} calls in a row failed; last error: {error}",
+                             where=self.model.identity,
+                             fix="check the model or server, then rerun: finished examples "
+                                 "are kept and the run resumes")
+        return consecutive
+
+    def _generate_one(self, item: _Pending) -> tuple[Generation | None, str | None]:
+        last = ""
+        for attempt in range(self.retries + 1):
+            try:
+                return self.model.generate(item.request, self.params), None
+            except ModelError as exc:  # the backend already retried; do not multiply waits
+                return None, exc.one_line()
+            except PromptmillError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any backend failure is retried, then kept
+                last = f"{type(exc).__name__}: {exc}"
+                if attempt < self.retries:
+                    time.sleep(min(0.1 * 2 ** attempt, 2.0))
+        return None, last
+
+    def _result_row(self, item: _Pending, generation: Generation | None,
+                    error: str | None) -> dict[str, Any]:
+        ex = item.example
+        row = {"example_id": ex.id, "idx": item.index,
+               "inputs": json.dumps(ex.inputs, ensure_ascii=False, default=str),
+               "target": ex.target, "answers": json.dumps(list(ex.answers)) if ex.answers
+               else None, "call_key": item.key}
+        if generation is None:
+            return {**row, "output": None, "score": 0.0, "feedback": None, "error": error,
+                    "tokens_in": 0, "tokens_out": 0, "seconds": 0.0, "cached": False}
+        scored = self.metric.score(generation.text, ex)
+        return {**row, "output": generation.text, "score": min(1.0, max(0.0, scored.value)),
+                "feedback": scored.feedback, "error": None,
+                "tokens_in": generation.input_tokens, "tokens_out": generation.output_tokens,
+                "seconds": generation.seconds, "cached": generation.cached}
+
+    def _call_row(self, item: _Pending, g: Generation) -> dict[str, Any]:
+        return {"key": item.key, "model_identity": self.model.identity,
+                "request": canonical_json(item.request), "params":
+                canonical_json(self.params.to_dict()), "sample": 0, "text": g.text,
+                "tokens_in": g.input_tokens, "tokens_out": g.output_tokens, "seconds": g.seconds,
+                "finish_reason": g.finish_reason,
+                "logprobs": json.dumps(g.logprobs) if g.logprobs is not None else None,
+                "created_at": utcnow()}
+
+
+def _from_cache(row: dict[str, Any]) -> Generation:
+    return Generation(text=row["text"], input_tokens=row["tokens_in"],
+                      output_tokens=row["tokens_out"], seconds=row["seconds"],
+                      finish_reason=row["finish_reason"],
+                      logprobs=json.loads(row["logprobs"]) if row["logprobs"] else None,
+                      cached=True)
+
+
+def _prefix_order(request: Request) -> str:
+    """Sort key that puts requests with the longest shared prefix next to each other."""
+    if isinstance(request, str):
+        return request
+    return "\x00".join(m["content"] for m in request)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _BatchWriter:
+    """Commits results and cache entries in small batches, with the run's ledger."""
+
+    def __init__(self, store: Store, run_id: int, ledger: Ledger, every: int, seconds: float,
+                 started: float, previous_wall: float, bar: _Progress):
+        self.store, self.run_id, self.ledger = store, run_id, ledger
+        self.every, self.seconds = every, seconds
+        self.started, self.previous_wall, self.bar = started, previous_wall, bar
+        self.results: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        self.last_commit = time.perf_counter()
+        self.n_done = 0
+        self.score_sum = 0.0
+
+    def add(self, result: dict[str, Any], call: dict[str, Any] | None) -> None:
+        self.results.append({**result, "run_id": self.run_id})
+        if call is not None:
+            self.calls.append(call)
+        if result["error"] is not None:
+            self.ledger.errors += 1
+        else:
+            self.ledger.add_call(result["tokens_in"], result["tokens_out"], result["seconds"],
+                                 result["cached"])
+        self.bar.advance(result["score"])
+        if (len(self.results) >= self.every
+                or time.perf_counter() - self.last_commit >= self.seconds):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.results:
+            return
+        with self.store.transaction() as conn:
+            self.store.add_calls(conn, self.calls)
+            self.store.add_results(conn, self.results)
+        self.results, self.calls = [], []
+        self.last_commit = time.perf_counter()
+
+
+class _Progress:
+    """A Rich progress bar showing the running mean score, or nothing when disabled."""
+
+    def __init__(self, enabled: bool, total: int, done: int, task: str, split: str):
+        self.enabled, self.total, self.done = enabled, total, done
+        self.label = f"{task}/{split}"
+        self.n = 0
+        self.sum = 0.0
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                                      MofNCompleteColumn(), TextColumn("mean {task.fields[mean]}"),
+                                      TimeRemainingColumn(), transient=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task(self.label, total=self.total,
+                                                 completed=self.done, mean="-")
+        return self
+
+    def advance(self, score: float) -> None:
+        self.n += 1
+        self.sum += score
+        if self.enabled:
+            self._progress.update(self._task, advance=1, mean=f"{self.sum / self.n:.3f}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._progress.__exit__(*exc)

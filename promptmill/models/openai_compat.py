@@ -1,0 +1,290 @@
+"""A model behind an OpenAI-compatible HTTP API: llama.cpp's server, vLLM, Ollama, OpenAI itself.
+
+The spec is ``openai:MODEL_NAME``. The API key is read only from an environment variable (named by
+``api_key_env``), never from a config file or option, so it cannot end up in a saved task, a
+ledger or a log line.
+
+The identity is ``openai:BASE_URL#MODEL_NAME``. It cannot see which weights file the server
+loaded: two different models served under the same name at the same URL would share cached
+answers. Give every model a distinct name (llama_cpp.server: ``--model_alias``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError, ModelError
+from .base import Generation, GenerationParams, Model, Request, count_words, request_text
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+# Local servers ignore the key, but the SDK refuses to start without one.
+PLACEHOLDER_KEY = "not-needed"
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+SERVER_MESSAGE_LIMIT = 200
+KNOWN_PARAMS = ("base_url", "api_key_env", "timeout", "max_retries", "concurrency", "extra_body")
+
+
+class OpenAICompatModel(Model):
+    """Calls ``/chat/completions`` for chat messages and ``/completions`` for a plain string.
+
+    Retries its own way (exponential backoff with jitter on 429, 5xx, connection errors and
+    timeouts) so that the final error can say what to fix; the SDK's own retries are off. At
+    most ``concurrency`` calls are in flight, however many threads call ``generate``.
+    """
+
+    def __init__(self, model_name: str, *, base_url: str = DEFAULT_BASE_URL,
+                 api_key_env: str = DEFAULT_API_KEY_ENV, timeout: float = 60.0,
+                 max_retries: int = 4, concurrency: int = 4,
+                 extra_body: dict[str, Any] | None = None):
+        _check_settings(model_name, timeout, max_retries, concurrency, extra_body)
+        openai = _import_openai()
+        self._openai = openai
+        self.model_name = model_name
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.concurrency = int(concurrency)
+        self.extra_body = dict(extra_body) if extra_body else None
+        self.identity = f"openai:{self.base_url}#{model_name}"
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._client = openai.OpenAI(
+            base_url=self.base_url,
+            api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY,
+            timeout=self.timeout,
+            max_retries=0,
+        )
+
+    def generate(self, request: Request, params: GenerationParams) -> Generation:
+        with self._slots:
+            response, seconds = self._call_with_retries(lambda: self._send(request, params))
+        return self._to_generation(response, request, params, seconds)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _send(self, request: Request, params: GenerationParams) -> Any:
+        if isinstance(request, str):
+            return self._client.completions.create(**self._completion_args(request, params))
+        return self._client.chat.completions.create(**self._chat_args(request, params))
+
+    def _common_args(self, params: GenerationParams) -> dict[str, Any]:
+        args: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stop": list(params.stop) or None,
+        }
+        if self.extra_body:
+            args["extra_body"] = self.extra_body
+        return args
+
+    def _chat_args(self, messages: list[dict[str, str]], params: GenerationParams):
+        args = {**self._common_args(params), "messages": messages}
+        if params.logprobs:
+            # llama.cpp's server returns chat logprobs only when top_logprobs is set too;
+            # 0 alternatives still gives the chosen tokens' logprobs.
+            args.update(logprobs=True, top_logprobs=0)
+        return args
+
+    def _completion_args(self, prompt: str, params: GenerationParams) -> dict[str, Any]:
+        args = {**self._common_args(params), "prompt": prompt}
+        if params.logprobs:
+            args["logprobs"] = 0  # the legacy API counts alternatives; the chosen token is always in
+        return args
+
+    # -- retries ----------------------------------------------------------------------------
+
+    def _call_with_retries(self, call: Callable[[], Any]) -> tuple[Any, float]:
+        attempts = self.max_retries + 1
+        for attempt in range(attempts):
+            start = time.perf_counter()
+            try:
+                return call(), time.perf_counter() - start
+            except self._openai.APIError as exc:
+                if attempt + 1 == attempts or not self._is_retryable(exc):
+                    # from None: the SDK's exception may echo the request, key included
+                    raise self._model_error(exc, attempt + 1) from None
+                time.sleep(_backoff_seconds(attempt, _retry_after(exc)))
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _is_retryable(self, exc: Exception) -> bool:
+        if isinstance(exc, self._openai.APIConnectionError):  # includes APITimeoutError
+            return True
+        status = getattr(exc, "status_code", None)
+        return status == 429 or (status is not None and status >= 500)
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def _model_error(self, exc: Exception, attempts: int) -> ModelError:
+        tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
+        where = f"model openai:{self.model_name} at {self.base_url}"
+        if isinstance(exc, self._openai.APITimeoutError):
+            message = f"the server timed out after {self.timeout:g}s {tried}"
+            fix = "raise model.params.timeout, or lower generation.max_tokens"
+        elif isinstance(exc, self._openai.APIConnectionError):
+            message = f"cannot connect {tried} ({_cause_text(exc)})"
+            fix = (f"check the server is running at {self.base_url}, "
+                   "or set model.params.base_url / OPENAI_BASE_URL")
+        elif isinstance(exc, self._openai.APIStatusError):
+            message = f"HTTP {exc.status_code} {tried}: {_server_message(exc)}"
+            fix = self._status_fix(exc.status_code)
+        else:
+            message = f"unexpected response {tried}: {exc}"
+            fix = "check that the server speaks the OpenAI API"
+        return ModelError(self._redact(message), where=where, fix=fix)
+
+    def _status_fix(self, status: int) -> str:
+        if status in (401, 403):
+            return f"put a valid API key in the environment variable {self.api_key_env}"
+        if status == 404:
+            return f"check the model name and URL; the server lists its models at {self.base_url}/models"
+        if status == 429 or status >= 500:
+            return "retry later, or lower model.params.concurrency"
+        return "check the model name and generation settings against what the server accepts"
+
+    def _redact(self, text: str) -> str:
+        # A server may echo the request back in its error; the key must never reach a log.
+        key = os.environ.get(self.api_key_env)
+        return text.replace(key, "***") if key else text
+
+    # -- responses --------------------------------------------------------------------------
+
+    def _to_generation(self, response: Any, request: Request, params: GenerationParams,
+                       seconds: float) -> Generation:
+        if not response.choices:
+            raise ModelError("the server returned no choices",
+                             where=f"model openai:{self.model_name} at {self.base_url}",
+                             fix="check the server log")
+        choice = response.choices[0]
+        text = _choice_text(choice)
+        input_tokens, output_tokens = _token_counts(response.usage, request, text)
+        return Generation(
+            text=text,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            seconds=seconds,
+            finish_reason=choice.finish_reason,
+            logprobs=_token_logprobs(choice) if params.logprobs else None,
+        )
+
+
+def openai_model(argument: str = "", **params: Any) -> OpenAICompatModel:
+    """Entry point for ``openai:MODEL_NAME``."""
+    if "api_key" in params:
+        raise ConfigError("an API key is never read from a config or option",
+                          where="model.params.api_key",
+                          fix="put the key in an environment variable and name it in "
+                              f"model.params.api_key_env (default {DEFAULT_API_KEY_ENV})")
+    unknown = sorted(set(params) - set(KNOWN_PARAMS))
+    if unknown:
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for the openai model",
+                          where="model.params", fix=f"use only: {', '.join(KNOWN_PARAMS)}")
+    base_url = params.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
+    return OpenAICompatModel(argument, base_url=base_url or DEFAULT_BASE_URL, **params)
+
+
+def _check_settings(model_name: str, timeout: float, max_retries: int, concurrency: int,
+                    extra_body: Any) -> None:
+    if not model_name:
+        raise ConfigError("the openai model needs a model name", where="model.name",
+                          fix="write 'openai:MODEL_NAME', e.g. 'openai:gpt-4o-mini'")
+    checks = [
+        (_is_number(timeout) and timeout > 0, "timeout", "a number of seconds above 0"),
+        (_is_int(max_retries) and max_retries >= 0, "max_retries", "a whole number, 0 or more"),
+        (_is_int(concurrency) and concurrency >= 1, "concurrency", "a whole number, 1 or more"),
+        (extra_body is None or isinstance(extra_body, dict), "extra_body", "a mapping"),
+    ]
+    for ok, name, expected in checks:
+        if not ok:
+            raise ConfigError(f"invalid value for {name}", where=f"model.params.{name}",
+                              fix=f"use {expected}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _import_openai():
+    try:
+        import openai
+    except ImportError as exc:
+        raise ModelError("the openai package is not installed", where="model openai",
+                         fix="pip install 'openai>=1.40'") from exc
+    return openai
+
+
+def _backoff_seconds(attempt: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(retry_after, BACKOFF_CAP_SECONDS)
+    ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt)
+    # Jitter keeps a pool of threads from retrying in lockstep.
+    return ceiling * random.uniform(0.5, 1.0)
+
+
+def _retry_after(exc: Exception) -> float | None:
+    response = getattr(exc, "response", None)
+    header = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(header)) if header else None
+    except ValueError:  # an HTTP date instead of seconds: fall back to our own backoff
+        return None
+
+
+def _cause_text(exc: Exception) -> str:
+    cause = exc.__cause__ or exc
+    return str(cause) or type(cause).__name__
+
+
+def _server_message(exc: Any) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        body = body.get("message") or body.get("detail") or body
+    text = " ".join(str(body if body is not None else exc.message).split())
+    if len(text) > SERVER_MESSAGE_LIMIT:
+        text = text[:SERVER_MESSAGE_LIMIT] + "..."
+    return text
+
+
+def _choice_text(choice: Any) -> str:
+    message = getattr(choice, "message", None)
+    if message is not None:
+        return message.content or ""
+    return choice.text or ""
+
+
+def _token_counts(usage: Any, request: Request, text: str) -> tuple[int, int]:
+    # Some servers omit usage; a word count is a rough but never-zero estimate.
+    prompt_tokens = getattr(usage, "prompt_tokens", None)
+    completion_tokens = getattr(usage, "completion_tokens", None)
+    if prompt_tokens is None:
+        prompt_tokens = count_words(request_text(request))
+    if completion_tokens is None:
+        completion_tokens = count_words(text)
+    return prompt_tokens, completion_tokens
+
+
+def _token_logprobs(choice: Any) -> list[float] | None:
+    logprobs = getattr(choice, "logprobs", None)
+    if logprobs is None:
+        return None
+    content = getattr(logprobs, "content", None)  # chat: one entry per token
+    if content is not None:
+        return [float(token.logprob) for token in content]
+    values = getattr(logprobs, "token_logprobs", None)  # legacy completions
+    return [float(v) for v in values if v is not None] if values is not None else None

@@ -1,0 +1,149 @@
+"""Prompts: instruction, few-shot demos, context slots and an output-format note.
+
+A prompt renders to chat messages (or one completion string for base models) with Jinja2 in
+strict mode, so a variable the example does not have is an error, never an empty string. The
+shared part (instruction, demos) always comes first and the example last: llama.cpp then reuses
+the computed prefix from one example to the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import ConfigError, TemplateError
+
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+                          autoescape=False)
+
+
+@lru_cache(maxsize=256)
+def _compile(source: str) -> jinja2.Template:
+    try:
+        return _ENV.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error: {exc.message}",
+                            where=f"template line {exc.lineno}",
+                            fix="check the {{ }} and {% %} pairs in the template") from None
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Demo(BaseModel):
+    """A worked example shown to the model before the real input."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    inputs: dict[str, Any]
+    output: str
+
+
+class Prompt(BaseModel):
+    """Everything that decides what the model is asked, as plain data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    instruction: str = ""
+    template: str = "{{ input }}"
+    demos: tuple[Demo, ...] = ()
+    output_format: str | None = None
+    context_slots: tuple[str, ...] = ()
+    answer_prefix: str = Field(default="Answer:", description="completion-mode answer cue")
+    name: str | None = Field(default=None, description="not part of the content hash")
+
+    # --- identity -------------------------------------------------------------------------
+    def content(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"name"})
+
+    @property
+    def hash(self) -> str:
+        """Stable across processes and machines: the sha256 of the canonical content."""
+        return sha256_hex(canonical_json(self.content()))[:16]
+
+    # --- rendering ------------------------------------------------------------------------
+    def system_text(self) -> str:
+        parts = [p.strip() for p in (self.instruction, self.output_format or "") if p.strip()]
+        return "\n\n".join(parts)
+
+    def render_input(self, inputs: dict[str, Any], context: dict[str, Any] | None = None,
+                     where: str = "example") -> str:
+        missing = [s for s in self.context_slots if not context or s not in context]
+        if missing:
+            raise TemplateError(f"context slot '{missing[0]}' has no value", where=where,
+                                fix=f"pass context={{'{missing[0]}': ...}} or drop the slot")
+        try:
+            body = _compile(self.template).render(**inputs)
+        except jinja2.UndefinedError as exc:
+            have = ", ".join(sorted(inputs)) or "none"
+            raise TemplateError(f"the template uses a variable the data lacks ({exc.message}; "
+                                f"fields here: {have})", where=where,
+                                fix="add the field to data.input or change the template") from None
+        blocks = [f"{slot.replace('_', ' ').capitalize()}:\n{context[slot]}"
+                  for slot in self.context_slots]  # type: ignore[index]
+        return "\n\n".join([*blocks, body])
+
+    def render_messages(self, inputs: dict[str, Any], context: dict[str, Any] | None = None,
+                        where: str = "example") -> list[dict[str, str]]:
+        messages: list[dict[str, str]] = []
+        system = self.system_text()
+        if system:
+            messages.append({"role": "system", "content": system})
+        for i, demo in enumerate(self.demos):
+            messages.append({"role": "user",
+                             "content": self.render_input(demo.inputs, None if not
+                                                          self.context_slots else
+                                                          {s: "" for s in self.context_slots},
+                                                          where=f"demo {i + 1}")})
+            messages.append({"role": "assistant", "content": demo.output})
+        messages.append({"role": "user", "content": self.render_input(inputs, context, where)})
+        return messages
+
+    def render_text(self, inputs: dict[str, Any], context: dict[str, Any] | None = None,
+                    where: str = "example") -> str:
+        """One completion string for base models: shared part first, the example last."""
+        parts = [self.system_text()] if self.system_text() else []
+        empty = {s: "" for s in self.context_slots} if self.context_slots else None
+        for i, demo in enumerate(self.demos):
+            shown = self.render_input(demo.inputs, empty, where=f"demo {i + 1}")
+            parts.append(f"{shown}\n{self.answer_prefix} {demo.output}")
+        parts.append(f"{self.render_input(inputs, context, where)}\n{self.answer_prefix}")
+        return "\n\n".join(parts)
+
+    def variables(self) -> set[str]:
+        """Names the template reads, so configs can be checked before any call."""
+        from jinja2 import meta
+
+        return set(meta.find_undeclared_variables(_ENV.parse(self.template)))
+
+    # --- files ----------------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> Prompt:
+        from .config import load_yaml_model
+
+        return load_yaml_model(Path(path), cls)
+
+    def to_file(self, path: str | Path) -> None:
+        import yaml
+
+        Path(path).write_text(yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True),
+                                             sort_keys=False, allow_unicode=True))
+
+
+def parse_prompt_ref(ref: str) -> tuple[str, str | None]:
+    """'name@3' or 'name@production' -> ('name', '3'|'production'); 'name' -> ('name', None)."""
+    if not ref or ref.startswith("@"):
+        raise ConfigError(f"bad prompt reference '{ref}'", where="--prompt",
+                          fix="use a YAML file path, NAME, NAME@VERSION or NAME@TAG")
+    name, _, version = ref.partition("@")
+    return name, version or None

@@ -1,0 +1,107 @@
+"""Table definitions. The migrations in ``migrations/versions`` create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+prompts = Table(
+    "prompts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("parent_id", Integer, ForeignKey("prompts.id"), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("name", "version", name="uq_prompts_name_version"),
+)
+
+prompt_tags = Table(
+    "prompt_tags", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Column("prompt_id", Integer, ForeignKey("prompts.id"), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False, default="eval"),
+    Column("task", String(200), nullable=False),
+    Column("split", String(32), nullable=False),
+    Column("model", String(500), nullable=False),
+    Column("model_identity", String(500), nullable=False),
+    Column("metric", String(500), nullable=False),
+    Column("prompt_id", Integer, ForeignKey("prompts.id"), nullable=True),
+    Column("prompt_hash", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False, index=True),
+    Column("config", Text, nullable=False),
+    Column("seed", Integer, nullable=False, default=0),
+    Column("status", String(32), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("n_examples", Integer, nullable=False, default=0),
+    Column("n_done", Integer, nullable=False, default=0),
+    Column("n_errors", Integer, nullable=False, default=0),
+    Column("score_sum", Float, nullable=False, default=0.0),
+    Column("calls", Integer, nullable=False, default=0),
+    Column("cache_hits", Integer, nullable=False, default=0),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("model_seconds", Float, nullable=False, default=0.0),
+    Column("wall_seconds", Float, nullable=False, default=0.0),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+)
+
+results = Table(
+    "results", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("example_id", String(200), primary_key=True),
+    Column("idx", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("target", Text, nullable=True),
+    Column("answers", Text, nullable=True),
+    Column("output", Text, nullable=True),
+    Column("score", Float, nullable=True),
+    Column("feedback", Text, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("cached", Boolean, nullable=False, default=False),
+    Column("call_key", String(64), nullable=True),
+    Index("ix_results_run_idx", "run_id", "idx"),
+)
+
+calls = Table(
+    "calls", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("model_identity", String(500), nullable=False),
+    Column("request", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("sample", Integer, nullable=False, default=0),
+    Column("text", Text, nullable=False),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("finish_reason", String(32), nullable=True),
+    Column("logprobs", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+)
