@@ -30,7 +30,38 @@ _EXPORTS = {
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Demo",
+    "EvalResult",
+    "Evaluator",
+    "Example",
+    "FakeModel",
+    "FieldMap",
+    "Generation",
+    "GenerationParams",
+    "Ledger",
+    "Metric",
+    "Model",
+    "Prompt",
+    "PromptmillError",
+    "Score",
+    "Store",
+    "Task",
+    "TaskConfig",
+    "compare",
+    "evaluate",
+    "export",
+    "get_metric",
+    "load_examples",
+    "load_model",
+    "load_task",
+    "load_task_config",
+    "mean_ci",
+    "paired_test",
+    "register_metric",
+    "runs",
+    "show",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -102,18 +102,21 @@ class Evaluator:
         run_id = run["id"]
         ledger = Ledger.from_run(run)
         started = time.perf_counter()
+        bar = _Progress(self.progress, len(examples), len(done), task, split)
+        writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
+                              self.commit_seconds, bar)
         try:
-            with _Progress(self.progress, len(examples), len(done), task, split) as bar:
-                writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
-                                      self.commit_seconds, started, run["wall_seconds"], bar)
+            with bar:
                 for chunk in _chunks(list(enumerate(examples)), self.chunk_size):
                     todo = [(i, ex) for i, ex in chunk if ex.id not in done]
                     if todo:
                         self._run_chunk(todo, prompt, context_fn, writer)
                 writer.flush()
         except BaseException as exc:
+            writer.flush()  # whatever finished is kept, so a rerun resumes after it
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            self._finish(run_id, started, run["wall_seconds"], status, error=str(exc))
+            message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
+            self._finish(run_id, started, run["wall_seconds"], status, error=message)
             raise
         self._finish(run_id, started, run["wall_seconds"], "finished")
         return self.result(run_id, resumed_from=len(done))
@@ -138,6 +141,7 @@ class Evaluator:
                   resume) -> tuple[dict[str, Any], set[str]]:
         existing = self.store.find_resumable_run(fingerprint) if resume else None
         if existing is not None:
+            self.store.drop_failed_results(existing["id"])
             totals = self.store.run_totals(existing["id"])
             self.store.update_run(existing["id"], status="running", error=None, **totals)
             return self.store.get_run(existing["id"]), self.store.done_example_ids(existing["id"])
@@ -189,25 +193,21 @@ class Evaluator:
             else:
                 writer.add(self._result_row(item, _from_cache(hit), None), None)
         misses.sort(key=lambda p: _prefix_order(p.request))
-        for item, generation, error in self._generate_all(misses):
+        consecutive = 0
+        for item, (generation, error) in zip(misses, self._generate_all(misses), strict=True):
             call_row = None if generation is None or not self.cache else \
                 self._call_row(item, generation)
             writer.add(self._result_row(item, generation, error), call_row)
+            consecutive = self._check_streak(consecutive, error)
 
     def _generate_all(self, items: list[_Pending]
-                      ) -> Iterator[tuple[_Pending, Generation | None, str | None]]:
-        consecutive = 0
+                      ) -> Iterator[tuple[Generation | None, str | None]]:
         if self.model.concurrency > 1 and len(items) > 1:
             with ThreadPoolExecutor(max_workers=self.model.concurrency) as pool:
-                outcomes = pool.map(self._generate_one, items)
-                for item, (generation, error) in zip(items, outcomes, strict=True):
-                    consecutive = self._check_streak(consecutive, error)
-                    yield item, generation, error
+                yield from pool.map(self._generate_one, items)
             return
         for item in items:
-            generation, error = self._generate_one(item)
-            consecutive = self._check_streak(consecutive, error)
-            yield item, generation, error
+            yield self._generate_one(item)
 
     def _check_streak(self, consecutive: int, error: str | None) -> int:
         """Stop a run whose backend keeps failing, instead of recording every example as lost."""
@@ -286,15 +286,12 @@ class _BatchWriter:
     """Commits results and cache entries in small batches, with the run's ledger."""
 
     def __init__(self, store: Store, run_id: int, ledger: Ledger, every: int, seconds: float,
-                 started: float, previous_wall: float, bar: _Progress):
+                 bar: _Progress):
         self.store, self.run_id, self.ledger = store, run_id, ledger
-        self.every, self.seconds = every, seconds
-        self.started, self.previous_wall, self.bar = started, previous_wall, bar
+        self.every, self.seconds, self.bar = every, seconds, bar
         self.results: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
         self.last_commit = time.perf_counter()
-        self.n_done = 0
-        self.score_sum = 0.0
 
     def add(self, result: dict[str, Any], call: dict[str, Any] | None) -> None:
         self.results.append({**result, "run_id": self.run_id})
@@ -331,8 +328,13 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.enabled:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TextColumn("mean {task.fields[mean]}"),

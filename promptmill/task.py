@@ -128,6 +128,10 @@ def _iter_csv(path: Path, fields: FieldMap) -> Iterator[Example]:
             if None in row:
                 raise DataError("this row has more cells than the header", where=where,
                                 fix="quote cells that contain commas")
+            short = [k for k, v in row.items() if v is None]
+            if short:
+                raise DataError(f"this row has no cell for '{short[0]}'", where=where,
+                                fix="give every row as many cells as the header")
             if fields.answers and row.get(fields.answers):
                 cell = row[fields.answers]
                 row[fields.answers] = json.loads(cell) if cell.startswith("[") else cell.split("|")
@@ -178,16 +182,17 @@ def _resolve_sizes(n: int, sizes: dict[str, float | int]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for name in SPLITS:
         value = sizes.get(name, 0) or 0
-        counts[name] = int(round(value * n)) if isinstance(value, float) and value <= 1 else int(value)
+        is_fraction = isinstance(value, float) and value <= 1
+        counts[name] = int(round(value * n)) if is_fraction else int(value)
     total = sum(counts.values())
     fractions = all(isinstance(sizes.get(s, 0), float) for s in SPLITS if sizes.get(s))
     if fractions and total != n and abs(sum(sizes.get(s, 0) or 0 for s in SPLITS) - 1) < 1e-9:
         counts["train"] += n - total  # rounding leftovers go to train
-    if sum(counts.values()) > n:
-        raise DataError(
-            f"the splits ask for {sum(counts.values())} examples but the data has {n}",
-            where="splits", fix=f"lower the split sizes, or add {sum(counts.values()) - n} examples",
-        )
+    wanted = sum(counts.values())
+    if wanted > n:
+        raise DataError(f"the splits ask for {wanted} examples but the data has {n}",
+                        where="splits",
+                        fix=f"lower the split sizes, or add {wanted - n} examples")
     return counts
 
 

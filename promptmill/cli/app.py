@@ -33,6 +33,7 @@ def root(
                                  help="Show the version and exit."),
 ) -> None:
     State.db_url = db
+    State._store = None  # one store per invocation, even when invoked in-process by tests
 
 
 scaffold.register(app)

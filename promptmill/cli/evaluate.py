@@ -33,8 +33,7 @@ def eval_command(
 def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
              limit: int | None, cache: bool, resume: bool, alpha: float,
              progress: bool) -> list:
-    from ..api import (build_metric, build_model, generation_params, load_task,
-                       resolve_prompt)
+    from ..api import build_metric, build_model, generation_params, load_task, resolve_prompt
     from ..evaluate import Evaluator
 
     store = State.store()

@@ -15,16 +15,15 @@ def runs(limit: int = typer.Option(20, "--limit", min=1), task: str = typer.Opti
 
     store = State.store()
     table = Table(title=f"Runs in {store.safe_url()}", title_justify="left")
-    for col in ("run", "task", "split", "prompt", "model", "status", "n", "mean", "errors",
-                "calls", "hits", "time", "created"):
-        table.add_column(col)
+    for col in ("run", "task", "split", "prompt", "status", "n", "mean", "errors", "calls",
+                "hits", "time"):
+        table.add_column(col, no_wrap=col in ("task", "status"))
     for run in store.list_runs(limit=limit, task=task):
         mean = run["score_sum"] / run["n_done"] if run["n_done"] else float("nan")
         table.add_row(str(run["id"]), run["task"], run["split"], run["prompt_hash"][:8],
-                      clip(run["model"], 24), run["status"],
-                      f"{run['n_done']}/{run['n_examples']}", fmt_score(mean),
+                      run["status"], f"{run['n_done']}/{run['n_examples']}", fmt_score(mean),
                       str(run["n_errors"]), str(run["calls"]), str(run["cache_hits"]),
-                      fmt_seconds(run["wall_seconds"]), run["created_at"].strftime("%m-%d %H:%M"))
+                      fmt_seconds(run["wall_seconds"]))
     console.print(table)
 
 

@@ -61,7 +61,7 @@ class Model(ABC):
     def can_score_options(self) -> bool:
         return type(self).score_options is not Model.score_options
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook; most backends hold nothing
         """Release resources (threads, servers, file handles)."""
 
     def __repr__(self) -> str:

@@ -71,4 +71,6 @@ class FakeModel(Model):
 
 def fake_model(spec: str = "", **params) -> FakeModel:
     """Entry point for ``fake`` and ``fake:TEXT`` (always answers TEXT)."""
-    return FakeModel(default=spec or "", name="fake", **params)
+    params.setdefault("default", spec)
+    params.setdefault("name", "fake")
+    return FakeModel(**params)

@@ -109,8 +109,10 @@ class LlamaCppModel(Model):
         kwargs: dict[str, Any] = dict(max_tokens=params.max_tokens,
                                       temperature=params.temperature, top_p=params.top_p,
                                       seed=params.seed, stop=list(params.stop) or None)
-        if params.logprobs:
-            kwargs["logprobs"] = True if not isinstance(request, str) else 1
+        if params.logprobs and isinstance(request, str):
+            kwargs["logprobs"] = 0  # 0 alternatives: just the chosen tokens' logprobs
+        elif params.logprobs:  # chat needs top_logprobs set, or no logprobs come back
+            kwargs.update(logprobs=True, top_logprobs=0)
         with self._lock:
             start = time.perf_counter()
             try:

@@ -63,6 +63,7 @@ class OpenAICompatModel(Model):
         )
 
     def generate(self, request: Request, params: GenerationParams) -> Generation:
+        # The slot stays held through backoff, so retries do not add load to a struggling server.
         with self._slots:
             response, seconds = self._call_with_retries(lambda: self._send(request, params))
         return self._to_generation(response, request, params, seconds)
@@ -90,7 +91,8 @@ class OpenAICompatModel(Model):
             args["extra_body"] = self.extra_body
         return args
 
-    def _chat_args(self, messages: list[dict[str, str]], params: GenerationParams):
+    def _chat_args(self, messages: list[dict[str, str]],
+                   params: GenerationParams) -> dict[str, Any]:
         args = {**self._common_args(params), "messages": messages}
         if params.logprobs:
             # llama.cpp's server returns chat logprobs only when top_logprobs is set too;
@@ -101,7 +103,8 @@ class OpenAICompatModel(Model):
     def _completion_args(self, prompt: str, params: GenerationParams) -> dict[str, Any]:
         args = {**self._common_args(params), "prompt": prompt}
         if params.logprobs:
-            args["logprobs"] = 0  # the legacy API counts alternatives; the chosen token is always in
+            # The legacy API counts alternatives; the chosen token's logprob comes regardless.
+            args["logprobs"] = 0
         return args
 
     # -- retries ----------------------------------------------------------------------------
@@ -149,7 +152,8 @@ class OpenAICompatModel(Model):
         if status in (401, 403):
             return f"put a valid API key in the environment variable {self.api_key_env}"
         if status == 404:
-            return f"check the model name and URL; the server lists its models at {self.base_url}/models"
+            return (f"check the model name and URL; "
+                    f"the server lists its models at {self.base_url}/models")
         if status == 429 or status >= 500:
             return "retry later, or lower model.params.concurrency"
         return "check the model name and generation settings against what the server accepts"
@@ -168,7 +172,7 @@ class OpenAICompatModel(Model):
                              where=f"model openai:{self.model_name} at {self.base_url}",
                              fix="check the server log")
         choice = response.choices[0]
-        text = _choice_text(choice)
+        text = (choice.text if isinstance(request, str) else choice.message.content) or ""
         input_tokens, output_tokens = _token_counts(response.usage, request, text)
         return Generation(
             text=text,
@@ -259,13 +263,6 @@ def _server_message(exc: Any) -> str:
     if len(text) > SERVER_MESSAGE_LIMIT:
         text = text[:SERVER_MESSAGE_LIMIT] + "..."
     return text
-
-
-def _choice_text(choice: Any) -> str:
-    message = getattr(choice, "message", None)
-    if message is not None:
-        return message.content or ""
-    return choice.text or ""
 
 
 def _token_counts(usage: Any, request: Request, text: str) -> tuple[int, int]:

@@ -48,4 +48,9 @@ def load_model(spec: str, **params: Any) -> Model:
         raise ConfigError(f"unknown model '{spec}'", where="model",
                           fix=f"use one of: {', '.join(available_models())} "
                               "(e.g. 'embedded', 'gguf:PATH', 'openai:MODEL')")
-    return _resolve(factories[name])(argument, **params)
+    factory = _resolve(factories[name])
+    try:
+        return factory(argument, **params)
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for model '{spec}' ({exc})", where="model.params",
+                          fix="check the parameter names for this backend") from None

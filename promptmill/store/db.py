@@ -212,8 +212,8 @@ class Store:
     def find_resumable_run(self, fingerprint: str) -> dict[str, Any] | None:
         r = schema.runs
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(r).where(r.c.fingerprint == fingerprint,
-                                                  r.c.status.in_(["running", "interrupted"]))
+            unfinished = r.c.status.in_(["running", "interrupted", "failed"])
+            row = conn.execute(sa.select(r).where(r.c.fingerprint == fingerprint, unfinished)
                                .order_by(r.c.id.desc())).mappings().first()
         return dict(row) if row else None
 
@@ -229,6 +229,13 @@ class Store:
     # --- results --------------------------------------------------------------------------
     def add_results(self, conn, rows: list[dict[str, Any]]) -> None:
         self._insert_ignore(conn, schema.results, rows)
+
+    def drop_failed_results(self, run_id: int) -> int:
+        """Forget a run's errored examples so that resuming the run tries them again."""
+        t = schema.results
+        with self.engine.begin() as conn:
+            return conn.execute(t.delete().where(t.c.run_id == run_id,
+                                                 t.c.error.is_not(None))).rowcount
 
     def done_example_ids(self, run_id: int) -> set[str]:
         t = schema.results

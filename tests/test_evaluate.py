@@ -1,0 +1,153 @@
+import threading
+
+import pytest
+
+from promptmill.errors import ModelError, TemplateError
+from promptmill.evaluate import Evaluator, call_key
+from promptmill.metrics import get_metric
+from promptmill.models.base import GenerationParams
+from promptmill.models.fake import FakeModel
+from promptmill.prompt import Demo, Prompt
+from promptmill.task import Example
+
+EXAMPLES = [Example(str(i), {"input": f"q{i}"}, "yes" if i % 2 else "no") for i in range(40)]
+PROMPT = Prompt(instruction="Answer yes or no.", template="{{ input }}")
+
+
+def _odd_says_yes(text: str) -> str:
+    return "yes" if int(text[1:]) % 2 else "maybe"
+
+
+def make(store, model=None, **kw):
+    return Evaluator(model or FakeModel(fn=_odd_says_yes), get_metric("exact"), store,
+                     progress=False, **kw)
+
+
+def test_scores_ledger_and_store(store):
+    result = make(store).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert result.n == 40 and result.score.mean == 0.5 and result.n_errors == 0
+    assert result.score.low < 0.5 < result.score.high
+    assert result.ledger.calls == 40 and result.ledger.cache_hits == 0
+    rows = list(store.iter_results(result.run_id))
+    assert [r["idx"] for r in rows] == list(range(40))
+    assert rows[0]["feedback"].startswith("expected 'no'")
+    run = store.get_run(result.run_id)
+    assert run["status"] == "finished" and run["tokens_in"] > 0
+    assert store.get_prompt("yn")["hash"] == PROMPT.hash
+
+
+def test_rerun_is_served_from_cache_and_no_cache_calls_again(store):
+    model = FakeModel(fn=_odd_says_yes)
+    first = make(store, model).evaluate(EXAMPLES, PROMPT, task="yn")
+    second = make(store, model).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert model.calls == 40
+    assert second.run_id != first.run_id and second.ledger.cache_hits == 40
+    assert second.ledger.calls == 0 and second.scores == first.scores
+    make(store, model, cache=False).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert model.calls == 80
+
+
+def test_cache_key_covers_model_request_params_and_sample():
+    base = call_key("m1", [{"role": "user", "content": "x"}], GenerationParams())
+    assert base != call_key("m2", [{"role": "user", "content": "x"}], GenerationParams())
+    assert base != call_key("m1", [{"role": "user", "content": "y"}], GenerationParams())
+    assert base != call_key("m1", [{"role": "user", "content": "x"}],
+                            GenerationParams(temperature=0.7))
+    assert base != call_key("m1", [{"role": "user", "content": "x"}], GenerationParams(), 1)
+
+
+def test_failing_examples_are_retried_then_recorded_and_run_goes_on(store):
+    model = FakeModel(fn=_odd_says_yes, fail_on="q7")
+    result = make(store, model, retries=2).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert result.n == 40 and result.n_errors == 1
+    assert model.calls == 39 + 3  # one example tried three times
+    failed = [r for r in store.iter_results(result.run_id) if r["error"]]
+    assert failed[0]["example_id"] == "7" and "fake failure" in failed[0]["error"]
+
+
+def test_backend_that_keeps_failing_stops_the_run_and_keeps_results(store):
+    model = FakeModel(fn=lambda t: "no" if int(t[1:]) < 30 else 1 / 0)
+    with pytest.raises(ModelError, match="in a row failed"):
+        make(store, model, retries=0, max_consecutive_errors=3,
+             commit_every=100).evaluate(EXAMPLES, PROMPT, task="yn")
+    run = store.list_runs()[0]
+    assert run["status"] == "failed" and "in a row failed" in run["error"]
+    # Requests go in prefix order (q0, q1, q10..q19, q2, q20..q29, q3, q30...): everything
+    # before the failing streak was committed, and the streak itself is recorded as errors.
+    rows = list(store.iter_results(run["id"]))
+    assert {r["example_id"] for r in rows if not r["error"]} == \
+        {str(i) for i in [0, 1, 2, 3, *range(10, 30)]}
+    assert sum(1 for r in rows if r["error"]) == 3
+    # Once the backend is healthy, resuming retries the failed examples and finishes the rest.
+    resumed = make(store, FakeModel(fn=lambda t: "no")).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert resumed.run_id == run["id"] and resumed.n == 40 and resumed.n_errors == 0
+
+
+def test_unfinished_run_resumes_without_redoing_examples(store):
+    model = FakeModel(fn=_odd_says_yes)
+    evaluator = make(store, model, commit_every=1)
+    with pytest.raises(KeyboardInterrupt):
+        evaluator.evaluate(EXAMPLES, PROMPT, task="yn",
+                           context_fn=_interrupt_after(15))
+    interrupted = store.list_runs()[0]
+    assert interrupted["status"] == "interrupted"
+    done = len(store.done_example_ids(interrupted["id"]))
+    calls_before = model.calls
+    resumed = make(store, model).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert resumed.run_id == interrupted["id"] and resumed.resumed_from == done
+    assert model.calls - calls_before == 40 - done
+    assert resumed.n == 40 and resumed.score.mean == 0.5
+
+
+def _interrupt_after(n):
+    seen = {"n": 0}
+
+    def context(example):
+        seen["n"] += 1
+        if seen["n"] > n:
+            raise KeyboardInterrupt
+        return {}
+
+    return context
+
+
+def test_missing_template_variable_fails_before_any_call(store):
+    model = FakeModel(default="x")
+    with pytest.raises(TemplateError, match="question"):
+        make(store, model).evaluate(EXAMPLES, Prompt(template="{{ question }}"), task="yn")
+    assert model.calls == 0
+
+
+def test_http_style_backends_run_concurrently(store):
+    in_flight, peak = [0], [0]
+    lock = threading.Lock()
+
+    def slow(text):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        threading.Event().wait(0.02)
+        with lock:
+            in_flight[0] -= 1
+        return "no"
+
+    model = FakeModel(fn=slow, concurrency=4)
+    result = make(store, model).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert result.n == 40 and 1 < peak[0] <= 4
+
+
+def test_requests_sharing_a_prefix_are_sent_back_to_back(store):
+    seen = []
+    model = FakeModel(fn=lambda t: seen.append(t) or "no")
+    prompt = Prompt(instruction="x", demos=(Demo(inputs={"input": "d"}, output="o"),))
+    examples = [Example(str(i), {"input": w}, "no") for i, w in
+                enumerate(["b2", "a1", "b1", "a2"])]
+    make(store, model).evaluate(examples, prompt, task="order")
+    assert seen == ["a1", "a2", "b1", "b2"]
+
+
+def test_empty_split_is_a_clear_error(store):
+    from promptmill.errors import PromptmillError
+
+    with pytest.raises(PromptmillError, match="has no examples"):
+        make(store).evaluate([], PROMPT, task="yn")
