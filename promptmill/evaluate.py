@@ -101,6 +101,7 @@ class Evaluator:
                                    fingerprint, resume)
         run_id = run["id"]
         ledger = Ledger.from_run(run)
+        self._streak, self._pending = 0, len(examples) - len(done)
         started = time.perf_counter()
         bar = _Progress(self.progress, len(examples), len(done), task, split)
         writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
@@ -193,12 +194,11 @@ class Evaluator:
             else:
                 writer.add(self._result_row(item, _from_cache(hit), None), None)
         misses.sort(key=lambda p: _prefix_order(p.request))
-        consecutive = 0
         for item, (generation, error) in zip(misses, self._generate_all(misses), strict=True):
             call_row = None if generation is None or not self.cache else \
                 self._call_row(item, generation)
             writer.add(self._result_row(item, generation, error), call_row)
-            consecutive = self._check_streak(consecutive, error)
+            self._check_streak(error)
 
     def _generate_all(self, items: list[_Pending]
                       ) -> Iterator[tuple[Generation | None, str | None]]:
@@ -209,17 +209,17 @@ class Evaluator:
         for item in items:
             yield self._generate_one(item)
 
-    def _check_streak(self, consecutive: int, error: str | None) -> int:
-        """Stop a run whose backend keeps failing, instead of recording every example as lost."""
-        if error is None:
-            return 0
-        consecutive += 1
-        if consecutive >= self.max_consecutive_errors:
-            raise ModelError(f"{consecutive} calls in a row failed; last error: {error}",
+    def _check_streak(self, error: str | None) -> None:
+        """Stop a run whose backend keeps failing, instead of recording every example as lost.
+
+        A small run stops when every call so far failed: that is a dead backend, not bad luck.
+        """
+        self._streak = 0 if error is None else self._streak + 1
+        if self._streak >= min(self.max_consecutive_errors, self._pending):
+            raise ModelError(f"{self._streak} calls in a row failed; last error: {error}",
                              where=self.model.identity,
                              fix="check the model or server, then rerun: finished examples "
                                  "are kept and the run resumes")
-        return consecutive
 
     def _generate_one(self, item: _Pending) -> tuple[Generation | None, str | None]:
         last = ""

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import write_jsonl
-
-REQUIRE_SERVICES = os.environ.get("PROMPTMILL_REQUIRE_SERVICES") == "1"
-
-
-def skip_or_fail(reason: str) -> None:
-    """In CI a missing service is a failure; on a developer's machine it is a skip."""
-    if REQUIRE_SERVICES:
-        pytest.fail(reason)
-    pytest.skip(reason)
+from helpers import free_port, skip_or_fail, write_jsonl
 
 
 @pytest.fixture(autouse=True)
@@ -87,12 +77,6 @@ def embedded_model():
         skip_or_fail(f"embedded model unavailable: {exc}")
     yield model
     model.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _postgres_bin() -> Path | None:

@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("PROMPTMILL_REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """In CI (PROMPTMILL_REQUIRE_SERVICES=1) a missing service fails; elsewhere it skips."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (PROMPTMILL_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

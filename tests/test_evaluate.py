@@ -151,3 +151,9 @@ def test_empty_split_is_a_clear_error(store):
 
     with pytest.raises(PromptmillError, match="has no examples"):
         make(store).evaluate([], PROMPT, task="yn")
+
+
+def test_small_run_against_a_dead_backend_stops_with_a_clear_error(store):
+    model = FakeModel(fn=lambda t: 1 / 0)
+    with pytest.raises(ModelError, match="2 calls in a row failed"):
+        make(store, model, retries=0).evaluate(EXAMPLES[:2], PROMPT, task="yn")

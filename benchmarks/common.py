@@ -1,0 +1,48 @@
+"""Shared benchmark helpers: where the data lives, loading instruction-induction tasks, output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+from promptmill.task import Example
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("PROMPTMILL_BENCH_DATA", ROOT.parent / "shared" / "data"))
+II = DATA / "instruction_induction"
+
+
+def require_data() -> None:
+    if not II.exists():
+        sys.exit(f"benchmark data not found at {II}. Fix: set PROMPTMILL_BENCH_DATA to the folder "
+                 "that holds instruction_induction/")
+
+
+def load_ii(task: str, part: str) -> list[Example]:
+    """Instruction-induction examples: ``part`` is 'induce' (train pool) or 'execute' (test)."""
+    raw = json.loads((II / "raw" / part / f"{task}.json").read_text())
+    return [Example(f"{part}-{key}", {"input": row["input"]}, row["output"])
+            for key, row in raw["examples"].items()]
+
+
+def seed_instruction(task: str) -> str:
+    return json.loads((II / "annotations" / f"{task}.json").read_text())["annotations"][0]
+
+
+def environment() -> dict:
+    import llama_cpp
+
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "llama_cpp_python": llama_cpp.__version__}
+
+
+def emit(name: str, payload: dict) -> None:
+    """Print JSON to stdout and keep a copy under benchmarks/results/ (ignored by git)."""
+    text = json.dumps(payload, indent=2)
+    print(text)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(text + "\n")

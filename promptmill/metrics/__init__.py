@@ -1,0 +1,86 @@
+"""Metrics: a metric ``score``s one prediction against one example.
+
+Every score is in [0, 1] and may carry feedback text saying why; optimizers read that text.
+Built-ins and plugins register in one registry (entry point group ``promptmill.metrics``).
+``python:FILE.py:FUNCTION`` loads a user's own scoring function from a file.
+
+Modules: ``base`` (Score, Metric, shared helpers), ``registry`` (get_metric and friends),
+``custom`` (python: metrics) and the built-ins by kind: ``text``, ``overlap``, ``structured``,
+``embedding``, ``judge``. The built-in metric modules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .base import Metric, Score, normalize
+from .custom import PYTHON_PREFIX, PythonMetric
+from .registry import MetricFactory, available_metrics, get_metric, register_metric
+
+# The built-in metric classes and their helpers, by the module that defines them.
+_LAZY = {
+    "ExactMatch": "text", "Contains": "text", "RegexMatch": "text", "NumericMatch": "text",
+    "Choice": "text", "TokenF1": "text", "last_number": "text",
+    "Bleu": "overlap", "ChrF": "overlap", "Rouge": "overlap",
+    "JsonValid": "structured", "JsonSchema": "structured",
+    "EmbeddingSimilarity": "embedding", "packaged_embedding_model_path": "embedding",
+    "LLMJudge": "judge", "parse_judge_score": "judge",
+}
+
+__all__ = [
+    "PYTHON_PREFIX",
+    "Bleu",
+    "ChrF",
+    "Choice",
+    "Contains",
+    "EmbeddingSimilarity",
+    "ExactMatch",
+    "JsonSchema",
+    "JsonValid",
+    "LLMJudge",
+    "Metric",
+    "MetricFactory",
+    "NumericMatch",
+    "PythonMetric",
+    "RegexMatch",
+    "Rouge",
+    "Score",
+    "TokenF1",
+    "available_metrics",
+    "get_metric",
+    "last_number",
+    "normalize",
+    "packaged_embedding_model_path",
+    "parse_judge_score",
+    "register_metric",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs
+    from .embedding import EmbeddingSimilarity, packaged_embedding_model_path
+    from .judge import LLMJudge, parse_judge_score
+    from .overlap import Bleu, ChrF, Rouge
+    from .structured import JsonSchema, JsonValid
+    from .text import (
+        Choice,
+        Contains,
+        ExactMatch,
+        NumericMatch,
+        RegexMatch,
+        TokenF1,
+        last_number,
+    )

@@ -1,0 +1,120 @@
+"""Find a metric by name: built-ins, ``register_metric``, plugins, ``python:FILE.py:FUNCTION``.
+
+Plugins register through the entry point group ``promptmill.metrics``. A name registered with
+:func:`register_metric` wins over a built-in, and a built-in over a plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .base import Metric
+from .custom import PYTHON_PREFIX, python_metric
+
+MetricFactory = Callable[..., Metric]
+
+# Every built-in metric, as "module:attribute". A module is imported when its metric is first
+# built, so importing promptmill.metrics pulls in neither sacrebleu, rouge_score, jsonschema nor
+# sentence_transformers.
+_BUILTINS: dict[str, str] = {
+    "exact": "promptmill.metrics.text:ExactMatch",
+    "contains": "promptmill.metrics.text:Contains",
+    "regex": "promptmill.metrics.text:RegexMatch",
+    "numeric": "promptmill.metrics.text:NumericMatch",
+    "choice": "promptmill.metrics.text:Choice",
+    "f1": "promptmill.metrics.text:TokenF1",
+    "bleu": "promptmill.metrics.overlap:Bleu",
+    "chrf": "promptmill.metrics.overlap:ChrF",
+    "rouge": "promptmill.metrics.overlap:Rouge",
+    "json_valid": "promptmill.metrics.structured:JsonValid",
+    "json_schema": "promptmill.metrics.structured:JsonSchema",
+    "embedding": "promptmill.metrics.embedding:EmbeddingSimilarity",
+    "llm_judge": "promptmill.metrics.judge:LLMJudge",
+}
+
+# Factories from register_metric and from plugins, by name.
+_REGISTRY: dict[str, MetricFactory] = {}
+_PLUGINS_LOADED = False
+
+
+def register_metric(name: str, factory: MetricFactory) -> None:
+    _REGISTRY[name] = factory
+
+
+def available_metrics() -> list[str]:
+    _load_plugins()
+    return sorted({*_BUILTINS, *_REGISTRY})
+
+
+def _load_plugins() -> None:
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="promptmill.metrics"):
+        factory = ep.load()
+        if ep.name not in _BUILTINS:
+            _REGISTRY.setdefault(ep.name, factory)
+    _PLUGINS_LOADED = True
+
+
+def _factory(name: str) -> MetricFactory | None:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if name in _BUILTINS:
+        module, _, attr = _BUILTINS[name].partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return None
+
+
+def _accepts(factory: MetricFactory, keyword: str) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return keyword in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _parameter_names(factory: MetricFactory) -> str:
+    try:
+        names = [n for n in inspect.signature(factory).parameters
+                 if n not in ("self", "base_dir", "judge_model")]
+    except (TypeError, ValueError):
+        return "see the metric's documentation"
+    return ", ".join(names) or "none"
+
+
+def get_metric(name: str, params: dict[str, Any] | None = None, *,
+               base_dir: Path | None = None) -> Metric:
+    """Build a metric by name; an unknown name lists the known ones.
+
+    ``base_dir`` is where relative paths in the name or params resolve (the config's folder);
+    without it they resolve against the current directory.
+    """
+    params = params or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"metric params must be a mapping, not {params!r}",
+                          where="metric.params", fix="write params as key: value pairs")
+    if name.startswith(PYTHON_PREFIX):
+        return python_metric(name, params, base_dir)
+    _load_plugins()
+    factory = _factory(name)
+    if factory is None:
+        raise ConfigError(f"unknown metric '{name}'", where="metric",
+                          fix=f"use one of: {', '.join(available_metrics())}, "
+                              "or python:FILE.py:FUNCTION")
+    kwargs = dict(params)
+    if base_dir is not None and "base_dir" not in kwargs and _accepts(factory, "base_dir"):
+        kwargs["base_dir"] = Path(base_dir)
+    try:
+        return factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for metric '{name}' ({exc})", where="metric.params",
+                          fix=f"the parameters of '{name}' are: "
+                              f"{_parameter_names(factory)}") from None
