@@ -23,35 +23,45 @@ from .task import FieldMap, Task, load_examples
 def load_task(config: TaskConfig | str | Path) -> tuple[TaskConfig, Task]:
     """Read a task config and its data, and split it deterministically."""
     cfg = config if isinstance(config, TaskConfig) else load_task_config(config)
-    fields = FieldMap(inputs=tuple(cfg.data.input), target=cfg.data.target,
-                      answers=cfg.data.answers, id=cfg.data.id)
-    examples = load_examples(cfg.data_path(), fields)
-    _check_template_fields(cfg, fields)
+    examples = load_examples(cfg.data_path(), field_map(cfg))
     sizes = cfg.splits.model_dump(exclude={"seed"})
     return cfg, Task.from_examples(cfg.name, examples, sizes, seed=cfg.splits.seed)
 
 
-def _check_template_fields(cfg: TaskConfig, fields: FieldMap) -> None:
-    unknown = sorted(cfg.prompt.variables() - set(fields.inputs))
+def field_map(cfg: TaskConfig) -> FieldMap:
+    return FieldMap(inputs=tuple(cfg.data.input), target=cfg.data.target,
+                    answers=cfg.data.answers, id=cfg.data.id)
+
+
+def check_prompt_fields(prompt: Prompt, cfg: TaskConfig, where: str) -> Prompt:
+    """A template variable the data does not have is an error before any call is made."""
+    unknown = sorted(prompt.variables() - set(cfg.data.input))
     if unknown:
         raise ConfigError(f"the prompt template uses '{unknown[0]}', which is not an input field "
-                          f"(inputs: {', '.join(fields.inputs)})", where="prompt.template",
-                          fix=f"add '{unknown[0]}' to data.input or change the template")
+                          f"(inputs: {', '.join(cfg.data.input)})", where=where,
+                          fix=f"add '{unknown[0]}' to data.input in {cfg.source} or change the "
+                              "template")
+    return prompt
 
 
 def resolve_prompt(ref: str | Prompt | None, cfg: TaskConfig, store: Store) -> Prompt:
     """A Prompt object, a YAML file path, or NAME[@VERSION|@TAG] from the store."""
     if ref is None:
-        return cfg.prompt if cfg.prompt.name else cfg.prompt.model_copy(update={"name": cfg.name})
+        prompt = cfg.prompt if cfg.prompt.name else cfg.prompt.model_copy(update={"name": cfg.name})
+        where = (f"{cfg.prompt_source}: template" if cfg.prompt_source
+                 else f"{cfg.source}: prompt.template")
+        return check_prompt_fields(prompt, cfg, where)
     if isinstance(ref, Prompt):
-        return ref
+        return check_prompt_fields(ref, cfg, f"prompt '{ref.name or ref.hash}'")
     path = Path(ref)
     if path.suffix in (".yaml", ".yml", ".json") or path.exists():
         prompt = Prompt.from_file(path)
-        return prompt if prompt.name else prompt.model_copy(update={"name": path.stem})
+        prompt = prompt if prompt.name else prompt.model_copy(update={"name": path.stem})
+        return check_prompt_fields(prompt, cfg, f"{path}: template")
     name, version = parse_prompt_ref(ref)
     row = store.get_prompt(name, version)
-    return Prompt.model_validate({**json.loads(row["body"]), "name": name})
+    prompt = Prompt.model_validate({**json.loads(row["body"]), "name": name})
+    return check_prompt_fields(prompt, cfg, f"prompt {name}@{row['version']}")
 
 
 def build_model(cfg: TaskConfig, spec: str | None = None) -> Model:

@@ -72,6 +72,8 @@ class TaskConfig(_Strict):
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     prompt: Prompt = Field(default_factory=Prompt)
     base_dir: Path = Field(default=Path("."), exclude=True)
+    source: str = Field(default="task config", exclude=True)
+    prompt_source: str | None = Field(default=None, exclude=True)
 
     _metric_named = field_validator("metric", "model", mode="before")(_coerce_named)
 
@@ -144,7 +146,8 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         if info is None:
             return []
         current = info.annotation
-    return [n for n in getattr(current, "model_fields", {}) if n != "base_dir"]
+    fields = getattr(current, "model_fields", {})
+    return [name for name, info in fields.items() if not info.exclude]
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:
@@ -155,7 +158,9 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
 def load_task_config(path: str | Path) -> TaskConfig:
     path = Path(path)
     data, root = _read_yaml(path)
+    extra: dict[str, Any] = {"base_dir": path.parent, "source": str(path)}
     if isinstance(data, dict) and isinstance(data.get("prompt"), str):
         prompt_path = path.parent / data["prompt"]
         data = {**data, "prompt": Prompt.from_file(prompt_path).model_dump()}
-    return validate_with_lines(TaskConfig, data, path, root, base_dir=path.parent)
+        extra["prompt_source"] = str(prompt_path)
+    return validate_with_lines(TaskConfig, data, path, root, **extra)

@@ -102,6 +102,7 @@ class Evaluator:
         run_id = run["id"]
         ledger = Ledger.from_run(run)
         self._streak, self._pending = 0, len(examples) - len(done)
+        self._reached_backend = False
         started = time.perf_counter()
         bar = _Progress(self.progress, len(examples), len(done), task, split)
         writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
@@ -216,7 +217,8 @@ class Evaluator:
         """
         self._streak = 0 if error is None else self._streak + 1
         if self._streak >= min(self.max_consecutive_errors, self._pending):
-            raise ModelError(f"{self._streak} calls in a row failed; last error: {error}",
+            last = error.split(". Fix:")[0] if error else ""
+            raise ModelError(f"{self._streak} calls in a row failed (last: {last})",
                              where=self.model.identity,
                              fix="check the model or server, then rerun: finished examples "
                                  "are kept and the run resumes")
@@ -225,8 +227,12 @@ class Evaluator:
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                return self.model.generate(item.request, self.params), None
+                generation = self.model.generate(item.request, self.params)
+                self._reached_backend = True
+                return generation, None
             except ModelError as exc:  # the backend already retried; do not multiply waits
+                if not self._reached_backend:
+                    raise  # never answered once: a dead or misconfigured backend, stop now
                 return None, exc.one_line()
             except PromptmillError:
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from ..store.db import Store
 
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console.width = 120  # logs and CI output: Rich's 80-column default crushes tables
 err_console = Console(stderr=True)
 
 

@@ -62,14 +62,15 @@ def print_results(results: list, alpha: float) -> None:
 
     table = Table(title="Evaluation", title_justify="left")
     for col in ("run", "prompt", "score [95% CI]", "n", "errors", "calls", "cache hits",
-                "tokens in/out", "time"):
-        table.add_column(col, justify="right" if col not in ("prompt",) else "left")
+                "tokens", "time"):
+        table.add_column(col, justify="left" if col == "prompt" else "right",
+                         no_wrap=col in ("prompt", "score [95% CI]"))
     for prompt, r in results:
         led = r.ledger
-        table.add_row(str(r.run_id), f"{prompt.name or '-'} ({r.prompt_hash[:8]})",
+        table.add_row(str(r.run_id), prompt.name or r.prompt_hash[:8],
                       fmt_score(r.score.mean, r.score.low, r.score.high), str(r.n),
                       str(r.n_errors), str(led.calls), str(led.cache_hits),
-                      f"{led.tokens_in}/{led.tokens_out}", fmt_seconds(led.wall_seconds))
+                      str(led.tokens_in + led.tokens_out), fmt_seconds(led.wall_seconds))
     console.print(table)
     if len(results) > 1:
         from ..api import compare
@@ -84,6 +85,9 @@ def print_results(results: list, alpha: float) -> None:
     if errors:
         console.print(f"[yellow]{errors} example(s) failed after retries; see "
                       "'promptmill show RUN --failures'.[/]")
+    last = results[-1][1].run_id
+    console.print(f"[dim]Next: promptmill show {last} --failures · promptmill runs · "
+                  f"promptmill export {last}[/]")
 
 
 def demo(

@@ -151,7 +151,7 @@ class Store:
         if row is None:
             ref = f"{name}@{version}" if version else name
             raise StoreError(f"no prompt '{ref}' in the store", where=self.safe_url(),
-                             fix="run 'promptmill prompts list' to see the saved versions")
+                             fix="check the name and version or tag, or give a prompt YAML file")
         return dict(row)
 
     def get_prompt_by_id(self, prompt_id: int) -> dict[str, Any] | None:
