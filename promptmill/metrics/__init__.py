@@ -11,21 +11,21 @@ Modules: ``base`` (Score, Metric, shared helpers), ``registry`` (get_metric and 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from .._lazy import lazy_exports
 from .base import Metric, Score, normalize
 from .custom import PYTHON_PREFIX, PythonMetric
 from .registry import MetricFactory, available_metrics, get_metric, register_metric
 
 # The built-in metric classes and their helpers, by the module that defines them.
 _LAZY = {
-    "ExactMatch": "text", "Contains": "text", "RegexMatch": "text", "NumericMatch": "text",
-    "Choice": "text", "TokenF1": "text", "last_number": "text",
-    "Bleu": "overlap", "ChrF": "overlap", "Rouge": "overlap",
-    "JsonValid": "structured", "JsonSchema": "structured",
-    "EmbeddingSimilarity": "embedding", "packaged_embedding_model_path": "embedding",
-    "LLMJudge": "judge", "parse_judge_score": "judge",
+    "ExactMatch": ".text", "Contains": ".text", "RegexMatch": ".text", "NumericMatch": ".text",
+    "Choice": ".text", "TokenF1": ".text", "last_number": ".text",
+    "Bleu": ".overlap", "ChrF": ".overlap", "Rouge": ".overlap",
+    "JsonValid": ".structured", "JsonSchema": ".structured",
+    "EmbeddingSimilarity": ".embedding", "packaged_embedding_model_path": ".embedding",
+    "LLMJudge": ".judge", "parse_judge_score": ".judge",
 }
 
 __all__ = [
@@ -57,17 +57,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
