@@ -72,11 +72,9 @@ def test_backend_that_keeps_failing_stops_the_run_and_keeps_results(store):
              commit_every=100).evaluate(EXAMPLES, PROMPT, task="yn")
     run = store.list_runs()[0]
     assert run["status"] == "failed" and "in a row failed" in run["error"]
-    # Requests go in prefix order (q0, q1, q10..q19, q2, q20..q29, q3, q30...): everything
-    # before the failing streak was committed, and the streak itself is recorded as errors.
+    # Everything before the failing streak was committed; the streak is recorded as errors.
     rows = list(store.iter_results(run["id"]))
-    assert {r["example_id"] for r in rows if not r["error"]} == \
-        {str(i) for i in [0, 1, 2, 3, *range(10, 30)]}
+    assert {r["example_id"] for r in rows if not r["error"]} == {str(i) for i in range(30)}
     assert sum(1 for r in rows if r["error"]) == 3
     # Once the backend is healthy, resuming retries the failed examples and finishes the rest.
     resumed = make(store, FakeModel(fn=lambda t: "no")).evaluate(EXAMPLES, PROMPT, task="yn")
@@ -136,14 +134,23 @@ def test_http_style_backends_run_concurrently(store):
     assert result.n == 40 and 1 < peak[0] <= 4
 
 
-def test_requests_sharing_a_prefix_are_sent_back_to_back(store):
+def test_one_prompts_examples_run_in_order_with_the_shared_part_first(store):
     seen = []
-    model = FakeModel(fn=lambda t: seen.append(t) or "no")
+    model = FakeModel(fn=lambda t: "no")
+    model.generate = _recording(model.generate, seen)
     prompt = Prompt(instruction="x", demos=(Demo(inputs={"input": "d"}, output="o"),))
-    examples = [Example(str(i), {"input": w}, "no") for i, w in
-                enumerate(["b2", "a1", "b1", "a2"])]
+    examples = [Example(str(i), {"input": w}, "no") for i, w in enumerate(["b", "a", "c"])]
     make(store, model).evaluate(examples, prompt, task="order")
-    assert seen == ["a1", "a2", "b1", "b2"]
+    assert [request[-1]["content"] for request in seen] == ["b", "a", "c"]
+    assert all(request[:3] == seen[0][:3] for request in seen)  # system + demo pair shared
+
+
+def _recording(generate, seen):
+    def wrapper(request, params):
+        seen.append(request)
+        return generate(request, params)
+
+    return wrapper
 
 
 def test_empty_split_is_a_clear_error(store):
