@@ -59,6 +59,18 @@ class EvalResult:
 
 
 @dataclass
+class ScoredExample:
+    """One example's outcome under a prompt."""
+
+    example: Example
+    output: str | None
+    score: float
+    feedback: str | None
+    error: str | None
+    generation: Generation | None = field(default=None, repr=False)
+
+
+@dataclass
 class _Pending:
     index: int
     example: Example
@@ -91,7 +103,8 @@ class Evaluator:
     def evaluate(self, examples: Sequence[Example], prompt: Prompt, *, task: str = "task",
                  split: str = "test", prompt_name: str | None = None,
                  config: dict[str, Any] | None = None, resume: bool = True,
-                 context_fn: ContextFn | None = None) -> EvalResult:
+                 context_fn: ContextFn | None = None,
+                 parent_run_id: int | None = None) -> EvalResult:
         """Evaluate ``prompt`` on ``examples``; resume an unfinished identical run if any."""
         if not examples:
             raise PromptmillError(f"the {split} split of task '{task}' has no examples",
@@ -99,11 +112,10 @@ class Evaluator:
         self._check_renders(prompt, examples[0], context_fn)
         fingerprint = self._fingerprint(examples, prompt, task, split)
         run, done = self._open_run(examples, prompt, task, split, prompt_name, config,
-                                   fingerprint, resume)
+                                   fingerprint, resume, parent_run_id)
         run_id = run["id"]
         ledger = Ledger.from_run(run)
-        self._streak, self._pending = 0, len(examples) - len(done)
-        self._reached_backend = False
+        self._start(len(examples) - len(done))
         started = time.perf_counter()
         bar = _Progress(self.progress, len(examples), len(done), task, split)
         writer = _BatchWriter(self.store, run_id, ledger, self.commit_every,
@@ -141,7 +153,7 @@ class Evaluator:
             "mode": self.mode, "examples": ids}))[:32]
 
     def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
-                  resume) -> tuple[dict[str, Any], set[str]]:
+                  resume, parent_run_id=None) -> tuple[dict[str, Any], set[str]]:
         existing = self.store.find_resumable_run(fingerprint) if resume else None
         if existing is not None:
             self.store.drop_failed_results(existing["id"])
@@ -156,7 +168,7 @@ class Evaluator:
             prompt_id=saved["id"], prompt_hash=prompt.hash, fingerprint=fingerprint,
             config=json.dumps({**(config or {}), "params": self.params.to_dict(),
                                "mode": self.mode, "cache": self.cache}, default=str),
-            seed=self.params.seed, n_examples=len(examples))
+            seed=self.params.seed, n_examples=len(examples), parent_run_id=parent_run_id)
         return self.store.get_run(run_id), set()
 
     def _finish(self, run_id: int, started: float, previous_wall: float, status: str,
@@ -182,6 +194,15 @@ class Evaluator:
 
     def _run_chunk(self, todo: list[tuple[int, Example]], prompt: Prompt,
                    context_fn: ContextFn | None, writer: _BatchWriter) -> None:
+        for item, generation, error in self._outcomes(todo, prompt, context_fn):
+            fresh = generation is not None and not generation.cached and self.cache
+            writer.add(self._result_row(item, generation, error),
+                       self._call_row(item, generation) if fresh else None)
+
+    def _outcomes(self, todo: list[tuple[int, Example]], prompt: Prompt,
+                  context_fn: ContextFn | None
+                  ) -> Iterator[tuple[_Pending, Generation | None, str | None]]:
+        """Answers for each example: from the cache when possible, else from the model."""
         pending = []
         for index, example in todo:
             request = self.render(prompt, example, context_fn)
@@ -194,12 +215,34 @@ class Evaluator:
             if hit is None:
                 misses.append(item)
             else:
-                writer.add(self._result_row(item, _from_cache(hit), None), None)
+                yield item, _from_cache(hit), None
         for item, (generation, error) in zip(misses, self._generate_all(misses), strict=True):
-            call_row = None if generation is None or not self.cache else \
-                self._call_row(item, generation)
-            writer.add(self._result_row(item, generation, error), call_row)
+            yield item, generation, error
             self._check_streak(error)
+
+    def score_examples(self, prompt: Prompt, examples: Sequence[Example],
+                       context_fn: ContextFn | None = None) -> list[ScoredExample]:
+        """Score a prompt on examples without recording a run: for optimizers' inner loops.
+
+        Calls still go through the cache, so a repeated or resumed search costs nothing twice.
+        """
+        self._start(len(examples))
+        scored, calls = [], []
+        for item, generation, error in self._outcomes(list(enumerate(examples)), prompt,
+                                                      context_fn):
+            row = self._result_row(item, generation, error)
+            scored.append(ScoredExample(item.example, row["output"], row["score"],
+                                        row["feedback"], error, generation))
+            if generation is not None and not generation.cached and self.cache:
+                calls.append(self._call_row(item, generation))
+        if calls:
+            with self.store.transaction() as conn:
+                self.store.add_calls(conn, calls)
+        return scored
+
+    def _start(self, pending: int) -> None:
+        self._streak, self._pending = 0, pending
+        self._reached_backend = False
 
     def _generate_all(self, items: list[_Pending]
                       ) -> Iterator[tuple[Generation | None, str | None]]:

@@ -281,6 +281,43 @@ class Store:
                                 .where(t.c.run_id == run_id)).all()
         return {ex: (s if s is not None else 0.0) for ex, s in rows}
 
+    # --- optimizations --------------------------------------------------------------------
+    def reset_search(self, run_id: int) -> None:
+        """Forget a search's candidates and steps before it is replayed from the cache."""
+        with self.engine.begin() as conn:
+            for table in (schema.candidates, schema.trajectory):
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+
+    def save_candidate(self, run_id: int, row: dict[str, Any]) -> None:
+        t = schema.candidates
+        with self.engine.begin() as conn:
+            updated = conn.execute(t.update().where(t.c.run_id == run_id, t.c.idx == row["idx"])
+                                   .values(**row)).rowcount
+            if not updated:
+                conn.execute(t.insert().values(run_id=run_id, created_at=utcnow(), **row))
+
+    def add_step(self, run_id: int, row: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(schema.trajectory.insert().values(run_id=run_id, **row))
+
+    def candidates(self, run_id: int) -> list[dict[str, Any]]:
+        t = schema.candidates
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(sa.select(t).where(t.c.run_id == run_id)
+                                                  .order_by(t.c.idx)).mappings()]
+
+    def steps(self, run_id: int, after: int = -1) -> list[dict[str, Any]]:
+        t = schema.trajectory
+        with self.engine.connect() as conn:
+            query = sa.select(t).where(t.c.run_id == run_id, t.c.step > after).order_by(t.c.step)
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def child_runs(self, run_id: int) -> list[dict[str, Any]]:
+        r = schema.runs
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(
+                sa.select(r).where(r.c.parent_run_id == run_id).order_by(r.c.id)).mappings()]
+
     # --- call cache -----------------------------------------------------------------------
     def cached_calls(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         keys = list(keys)

@@ -68,6 +68,7 @@ runs = Table(
     Column("wall_seconds", Float, nullable=False, default=0.0),
     Column("created_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
+    Column("parent_run_id", Integer, nullable=True),
 )
 
 results = Table(
@@ -104,4 +105,32 @@ calls = Table(
     Column("finish_reason", String(32), nullable=True),
     Column("logprobs", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
+)
+
+candidates = Table(
+    "candidates", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("parents", Text, nullable=False),
+    Column("origin", String(200), nullable=False),
+    Column("val_mean", Float, nullable=True),
+    Column("val_n", Integer, nullable=False, default=0),
+    Column("accepted", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+trajectory = Table(
+    "trajectory", metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("event", String(64), nullable=False),
+    Column("candidate_idx", Integer, nullable=True),
+    Column("incumbent_idx", Integer, nullable=True),
+    Column("incumbent_score", Float, nullable=True),
+    Column("calls", Integer, nullable=False),
+    Column("tokens", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("detail", Text, nullable=True),
 )

@@ -1,0 +1,42 @@
+"""Successive halving: spend the scoring budget on the candidates that keep looking good."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .context import Candidate, OptimizationContext
+
+
+def validation_order(ctx: OptimizationContext) -> list:
+    """One shuffled order of the validation split, so minibatches are nested prefixes."""
+    if not hasattr(ctx, "_validation_order"):
+        order = list(ctx.validation)
+        ctx.rng.shuffle(order)
+        ctx._validation_order = order
+    return ctx._validation_order
+
+
+def successive_halving(ctx: OptimizationContext, candidates: Sequence[Candidate],
+                       first_batch: int = 8, keep: int = 1) -> list[Candidate]:
+    """Score all on a small minibatch, keep the better half, double the batch, repeat.
+
+    Returns the survivors ranked best first. Stops early, ranking what it has, when the next
+    round does not fit in the budget.
+    """
+    order = validation_order(ctx)
+    alive = list(dict.fromkeys(candidates))
+    batch = min(first_batch, len(order))
+    while alive:
+        examples = order[:batch]
+        cost = sum(1 for c in alive for ex in examples if ex.id not in c.outcomes)
+        if not ctx.can_afford(cost):
+            break
+        for cand in alive:
+            ctx.evaluate(cand, examples)
+        alive.sort(key=lambda c: (-c.mean([ex.id for ex in examples]), c.index))
+        if len(alive) <= keep or batch >= len(order):
+            break
+        alive = alive[: max(keep, len(alive) // 2)]
+        batch = min(len(order), batch * 2)
+    ids = [ex.id for ex in order]
+    return sorted(alive, key=lambda c: (-c.mean(ids), c.index))

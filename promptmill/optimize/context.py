@@ -1,0 +1,205 @@
+"""What a search method works with: candidates, cached scoring, proposals, the gate, the budget.
+
+Methods never call models or the store directly. Going through the context is what makes every
+search budgeted, cached, recorded step by step, and replayable.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..evaluate import Evaluator, ScoredExample, call_key
+from ..metrics import Metric
+from ..models.base import GenerationParams, Messages, Model
+from ..prompt import Prompt, canonical_json
+from ..store.db import Store, utcnow
+from ..task import Example
+from .budget import Budget, BudgetExhausted, Spend
+from .gate import AcceptanceGate, Verdict
+
+MAX_INSTRUCTION_CHARS = 1500
+
+
+@dataclass(eq=False)  # candidates are compared by identity, and can be dict keys
+class Candidate:
+    """A prompt under consideration, with its scores on the validation examples seen so far."""
+
+    index: int
+    prompt: Prompt
+    parents: tuple[int, ...] = ()
+    origin: str = "seed"
+    scores: dict[str, float] = field(default_factory=dict)  # validation examples only
+    outcomes: dict[str, ScoredExample] = field(default_factory=dict, repr=False)  # any split
+    accepted: bool = False
+
+    def mean(self, ids: Sequence[str] | None = None) -> float:
+        keys = list(ids) if ids is not None else list(self.scores)
+        values = [self.scores[k] for k in keys if k in self.scores]
+        return sum(values) / len(values) if values else 0.0
+
+    def failures(self, limit: int | None = None) -> list[ScoredExample]:
+        bad = [o for o in self.outcomes.values() if o.score < 1.0]
+        return bad[:limit] if limit else bad
+
+
+EventHook = Callable[[dict[str, Any]], None]
+
+
+class OptimizationContext:
+    """The shared machinery behind every search method."""
+
+    def __init__(self, *, train: list[Example], validation: list[Example], model: Model,
+                 metric: Metric, store: Store, budget: Budget, params: GenerationParams,
+                 proposer: Model | None = None, gate: AcceptanceGate | None = None,
+                 seed: int = 0, mode: str = "chat", run_id: int | None = None,
+                 on_event: EventHook | None = None):
+        self.train, self.validation = train, validation
+        self.model, self.proposer = model, proposer or model
+        self.metric, self.store, self.params = metric, store, params
+        self.gate = gate or AcceptanceGate()
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.spend = Spend(budget)
+        self.run_id = run_id
+        self.on_event = on_event
+        self.evaluator = Evaluator(model, metric, store, params=params, progress=False,
+                                   mode=mode)
+        self.candidates: list[Candidate] = []
+        self.incumbent: Candidate | None = None
+        self._hashes: dict[str, int] = {}
+        self._val_ids = {ex.id for ex in validation}
+        self._step = 0
+        self._proposals = 0
+
+    # --- candidates -----------------------------------------------------------------------
+    def add(self, prompt: Prompt, parents: Sequence[int] = (), origin: str = "") -> Candidate | None:
+        """Register a candidate; a duplicate or a garbage proposal is rejected and logged."""
+        problem = self._problem_with(prompt)
+        if problem:
+            self.event("rejected", detail={"origin": origin, "reason": problem,
+                                           "instruction": prompt.instruction[:200]})
+            return None
+        if prompt.hash in self._hashes:
+            return None  # the same prompt again: nothing new to learn
+        cand = Candidate(len(self.candidates), prompt, tuple(parents), origin or "seed")
+        self.candidates.append(cand)
+        self._hashes[prompt.hash] = cand.index
+        self._save(cand)
+        return cand
+
+    def _problem_with(self, prompt: Prompt) -> str | None:
+        if len(prompt.instruction) > MAX_INSTRUCTION_CHARS:
+            return f"instruction too long ({len(prompt.instruction)} chars)"
+        if self.candidates and not prompt.instruction.strip() and not prompt.demos:
+            return "empty instruction and no demos"
+        try:
+            self.evaluator.render(prompt, (self.validation or self.train)[0])
+        except Exception as exc:  # noqa: BLE001 - any render failure disqualifies a proposal
+            return f"does not render: {exc}"
+        return None
+
+    # --- scoring --------------------------------------------------------------------------
+    def evaluate(self, cand: Candidate, examples: Sequence[Example]) -> list[ScoredExample]:
+        """Score a candidate on examples it has not been scored on; cached, and budgeted."""
+        todo = [ex for ex in examples if ex.id not in cand.outcomes]
+        if todo:
+            self.spend.require(len(todo), f"scoring candidate {cand.index}")
+            for scored in self.evaluator.score_examples(cand.prompt, todo):
+                gen = scored.generation
+                tokens = (gen.input_tokens + gen.output_tokens) if gen else 0
+                self.spend.charge(tokens, cached=bool(gen and gen.cached))
+                cand.outcomes[scored.example.id] = scored
+                if scored.example.id in self._val_ids:  # scores (and the gate) are validation only
+                    cand.scores[scored.example.id] = scored.score
+            self._save(cand)
+        return [cand.outcomes[ex.id] for ex in examples]
+
+    def consider(self, cand: Candidate) -> bool:
+        """Score on all validation examples; replace the incumbent only if the gate agrees."""
+        self.evaluate(cand, self.validation)
+        if self.incumbent is None:
+            self._crown(cand, None)
+            return True
+        if cand is self.incumbent:
+            return False
+        verdict = self.gate.judge(self.incumbent.scores, cand.scores)
+        if verdict.accepted:
+            self._crown(cand, verdict)
+        else:
+            self.event("kept incumbent", cand, detail={"reason": verdict.reason,
+                                                       "challenger": round(cand.mean(), 4)})
+        return verdict.accepted
+
+    def _crown(self, cand: Candidate, verdict: Verdict | None) -> None:
+        cand.accepted = True
+        self.incumbent = cand
+        self._save(cand)
+        self.event("new incumbent", cand,
+                   detail={"reason": verdict.reason if verdict else "seed"})
+
+    def can_afford(self, calls: int) -> bool:
+        return self.spend.can_afford(calls)
+
+    # --- proposals ------------------------------------------------------------------------
+    def propose(self, request: Messages | str, *, n: int = 1, temperature: float = 0.8,
+                max_tokens: int = 160) -> list[str]:
+        """Ask the proposer model for ``n`` texts; each is cached and charged to the budget."""
+        texts = []
+        for _ in range(n):
+            params = GenerationParams(max_tokens=max_tokens, temperature=temperature,
+                                      seed=self.seed * 1000 + self._proposals)
+            self._proposals += 1
+            texts.append(self._proposal(request, params))
+        return texts
+
+    def _proposal(self, request: Messages | str, params: GenerationParams) -> str:
+        key = call_key(self.proposer.identity, request, params)
+        hit = self.store.cached_calls([key]).get(key)
+        if hit is not None:
+            self.spend.charge(hit["tokens_in"] + hit["tokens_out"], cached=True)
+            return hit["text"]
+        self.spend.require(1, "a proposal")
+        gen = self.proposer.generate(request, params)
+        self.spend.charge(gen.input_tokens + gen.output_tokens, cached=False)
+        with self.store.transaction() as conn:
+            self.store.add_calls(conn, [{
+                "key": key, "model_identity": self.proposer.identity,
+                "request": canonical_json(request), "params": canonical_json(params.to_dict()),
+                "sample": 0, "text": gen.text, "tokens_in": gen.input_tokens,
+                "tokens_out": gen.output_tokens, "seconds": gen.seconds,
+                "finish_reason": gen.finish_reason, "logprobs": None, "created_at": utcnow()}])
+        return gen.text
+
+    # --- record ---------------------------------------------------------------------------
+    def event(self, kind: str, cand: Candidate | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        inc = self.incumbent
+        row = {"step": self._step, "event": kind,
+               "candidate_idx": cand.index if cand else None,
+               "incumbent_idx": inc.index if inc else None,
+               "incumbent_score": round(inc.mean(), 6) if inc else None,
+               "calls": self.spend.calls, "tokens": self.spend.tokens,
+               "seconds": round(self.spend.seconds, 3),
+               "detail": json.dumps(detail, default=str) if detail else None}
+        self._step += 1
+        if self.run_id is not None:
+            self.store.add_step(self.run_id, row)
+        if self.on_event:
+            self.on_event({**row, "detail": detail or {}})
+
+    def _save(self, cand: Candidate) -> None:
+        if self.run_id is None:
+            return
+        self.store.save_candidate(self.run_id, {
+            "idx": cand.index, "hash": cand.prompt.hash,
+            "body": canonical_json(cand.prompt.content()),
+            "parents": json.dumps(list(cand.parents)), "origin": cand.origin[:200],
+            "val_mean": cand.mean() if cand.scores else None, "val_n": len(cand.scores),
+            "accepted": cand.accepted})
+
+
+__all__ = ["BudgetExhausted", "Candidate", "OptimizationContext"]
