@@ -21,11 +21,29 @@ def require_data() -> None:
                  "that holds instruction_induction/")
 
 
+# Alternative correct answers, where the data set lists them (as APE scores them).
+ALTERNATIVES = {"rhymes": "other_rhymes", "translation_en-de": "possible_translations",
+                "translation_en-fr": "possible_translations",
+                "translation_en-es": "possible_translations"}
+
+
 def load_ii(task: str, part: str) -> list[Example]:
     """Instruction-induction examples: ``part`` is 'induce' (train pool) or 'execute' (test)."""
     raw = json.loads((II / "raw" / part / f"{task}.json").read_text())
-    return [Example(f"{part}-{key}", {"input": row["input"]}, row["output"])
+    alt = ALTERNATIVES.get(task)
+    return [Example(f"{part}-{key}", {"input": row["input"]}, row["output"],
+                    tuple(str(a) for a in row.get(alt) or []) if alt else ())
             for key, row in raw["examples"].items()]
+
+
+def simple_ii_tasks() -> list[str]:
+    """Tasks with one input and one output field and a 100-example test split."""
+    names = []
+    for path in sorted((II / "raw" / "execute").glob("*.json")):
+        rows = list(json.loads(path.read_text())["examples"].values())
+        if len(rows) >= 100 and "input" in rows[0] and "output" in rows[0]:
+            names.append(path.stem)
+    return names
 
 
 def seed_instruction(task: str) -> str:

@@ -92,8 +92,19 @@ def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None
     examples = task.split(split)[: limit or None]
     evaluator = Evaluator(backend, build_metric(cfg), store, params=generation_params(cfg),
                           cache=cache, mode=cfg.model.mode, progress=progress)
-    return evaluator.evaluate(examples, chosen, task=cfg.name, split=split,
-                              config=cfg.model_dump(mode="json"))
+    return evaluator.evaluate(examples, chosen, task=cfg.name, split=split, resume=resume,
+                              config=config_record(cfg))
+
+
+def config_record(cfg: TaskConfig) -> dict[str, Any]:
+    """What a run keeps of its config: enough to rebuild the task for a replay."""
+    return {**cfg.model_dump(mode="json"), "base_dir": str(cfg.base_dir.resolve())}
+
+
+def task_config_from_record(record: dict[str, Any]) -> TaskConfig:
+    """Rebuild the task config a run recorded, for a replay."""
+    fields = {k: v for k, v in record.items() if k in TaskConfig.model_fields}
+    return TaskConfig.model_validate({**fields, "base_dir": Path(record.get("base_dir", "."))})
 
 
 def compare(run_a: int, run_b: int, *, store: Store | None = None,

@@ -7,6 +7,9 @@ import sys
 import typer
 
 from . import evaluate as evaluate_cmds
+from . import optimize as optimize_cmds
+from . import prompts as prompt_cmds
+from . import replay as replay_cmds
 from . import runs as run_cmds
 from . import scaffold
 from .common import State, err_console
@@ -39,6 +42,9 @@ def root(
 scaffold.register(app)
 evaluate_cmds.register(app)
 run_cmds.register(app)
+optimize_cmds.register(app)
+prompt_cmds.register(app)
+replay_cmds.register(app)
 
 
 def main() -> None:

@@ -33,7 +33,14 @@ def eval_command(
 def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
              limit: int | None, cache: bool, resume: bool, alpha: float,
              progress: bool) -> list:
-    from ..api import build_metric, build_model, generation_params, load_task, resolve_prompt
+    from ..api import (
+        build_metric,
+        build_model,
+        config_record,
+        generation_params,
+        load_task,
+        resolve_prompt,
+    )
     from ..evaluate import Evaluator
 
     store = State.store()
@@ -47,7 +54,7 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
     results = []
     for p in chosen:
         result = evaluator.evaluate(examples, p, task=cfg.name, split=split, resume=resume,
-                                    config=cfg.model_dump(mode="json"))
+                                    config=config_record(cfg))
         if result.resumed_from:
             console.print(f"resumed run {result.run_id}: {result.resumed_from} examples were "
                           "already done")
@@ -91,17 +98,26 @@ def print_results(results: list, alpha: float) -> None:
 
 
 def demo(
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    method: str = typer.Option("auto", "--method", help="Optimization method."),
+    budget_calls: int = typer.Option(200, "--budget-calls", min=1),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
-    """Evaluate two prompts on the bundled sentiment task with the embedded model."""
+    """Compare two prompts, then optimize one, on the bundled sentiment task (embedded model)."""
+    from .optimize import optimize_command
     from .scaffold import example_dir
 
     folder = example_dir()
-    console.rule("[bold]promptmill demo: two prompts, one task, a paired verdict")
+    console.rule("[bold]promptmill demo 1/2: two hand-written prompts, a paired verdict")
     console.print(f"task: {folder / 'task.yaml'}  model: embedded (SmolLM2-135M-Instruct)")
     run_eval(folder / "task.yaml", [str(folder / "prompts/plain.yaml"),
                                     str(folder / "prompts/labelled.yaml")],
              None, "test", None, True, True, 0.05, not quiet)
+    console.rule(f"[bold]promptmill demo 2/2: optimize the plain prompt ({method}, "
+                 f"{budget_calls} calls)")
+    optimize_command(folder / "task.yaml", method=method, budget_calls=budget_calls,
+                     budget_tokens=None, budget_seconds=None, prompt=None, model=None,
+                     proposer=None, alpha=0.05, no_gate=False, seed=0, option=None,
+                     dry_run=False, fresh=False, quiet=quiet)
 
 
 def register(app: typer.Typer) -> None:

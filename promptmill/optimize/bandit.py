@@ -20,17 +20,20 @@ def successive_halving(ctx: OptimizationContext, candidates: Sequence[Candidate]
                        first_batch: int = 8, keep: int = 1) -> list[Candidate]:
     """Score all on a small minibatch, keep the better half, double the batch, repeat.
 
-    Returns the survivors ranked best first. Stops early, ranking what it has, when the next
-    round does not fit in the budget.
+    Returns the survivors ranked best first, only candidates that were scored. Stops early,
+    ranking what it has, when the next round plus the winner's full validation pass (which
+    the gate needs) does not fit in the budget.
     """
     order = validation_order(ctx)
     alive = list(dict.fromkeys(candidates))
     batch = min(first_batch, len(order))
+    scored = False
     while alive:
         examples = order[:batch]
         cost = sum(1 for c in alive for ex in examples if ex.id not in c.outcomes)
-        if not ctx.can_afford(cost):
+        if not ctx.can_afford(cost + len(order) - batch):
             break
+        scored = True
         for cand in alive:
             ctx.evaluate(cand, examples)
         alive.sort(key=lambda c: (-c.mean([ex.id for ex in examples]), c.index))
@@ -38,5 +41,7 @@ def successive_halving(ctx: OptimizationContext, candidates: Sequence[Candidate]
             break
         alive = alive[: max(keep, len(alive) // 2)]
         batch = min(len(order), batch * 2)
+    if not scored:
+        return []
     ids = [ex.id for ex in order]
     return sorted(alive, key=lambda c: (-c.mean(ids), c.index))

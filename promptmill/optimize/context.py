@@ -76,7 +76,8 @@ class OptimizationContext:
         self._proposals = 0
 
     # --- candidates -----------------------------------------------------------------------
-    def add(self, prompt: Prompt, parents: Sequence[int] = (), origin: str = "") -> Candidate | None:
+    def add(self, prompt: Prompt, parents: Sequence[int] = (),
+            origin: str = "") -> Candidate | None:
         """Register a candidate; a duplicate or a garbage proposal is rejected and logged."""
         problem = self._problem_with(prompt)
         if problem:

@@ -132,7 +132,7 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
     try:
         _search(ctx, optimizer, seed_prompt)
         result = _report(ctx, task, seed_prompt, optimizer, store, run_id, prompt_name, params,
-                         mode)
+                         mode, config)
     except BaseException as exc:
         status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
         message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
@@ -161,7 +161,7 @@ def _search(ctx: OptimizationContext, optimizer, seed_prompt: Prompt) -> None:
 
 def _report(ctx: OptimizationContext, task: Task, seed_prompt: Prompt, optimizer, store: Store,
             run_id: int, prompt_name: str | None, params: GenerationParams,
-            mode: str) -> OptimizationResult:
+            mode: str, config: dict[str, Any] | None) -> OptimizationResult:
     name = prompt_name or seed_prompt.name or task.name
     seed_cand, best = ctx.candidates[0], ctx.incumbent or ctx.candidates[0]
     seed_row = store.save_prompt(name, seed_prompt.content(), seed_prompt.hash)
@@ -170,10 +170,10 @@ def _report(ctx: OptimizationContext, task: Task, seed_prompt: Prompt, optimizer
                                  parent_id=seed_row["id"] if best is not seed_cand else None,
                                  note=f"{optimizer.name} run {run_id}: {best.origin}")
     evaluator = Evaluator(ctx.model, ctx.metric, store, params=params, progress=False, mode=mode)
-    seed_test = evaluator.evaluate(task.test, seed_prompt, task=task.name, split="test",
-                                   prompt_name=name, parent_run_id=run_id)
-    best_test = evaluator.evaluate(task.test, best_prompt, task=task.name, split="test",
-                                   prompt_name=name, parent_run_id=run_id)
+    seed_test, best_test = (evaluator.evaluate(task.test, prompt, task=task.name, split="test",
+                                               prompt_name=name, parent_run_id=run_id,
+                                               config=config)
+                            for prompt in (seed_prompt, best_prompt))
     shared = sorted(set(seed_test.scores) & set(best_test.scores))
     comparison = paired_test([seed_test.scores[k] for k in shared],
                              [best_test.scores[k] for k in shared],

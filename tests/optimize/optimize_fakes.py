@@ -73,7 +73,8 @@ class ScriptedProposer(Model):
 
     def __init__(self, texts: list[str], name: str = "proposer"):
         self.texts = texts
-        self.identity = f"fake-proposer:{name}:{hashlib.sha256(repr(texts).encode()).hexdigest()[:8]}"
+        digest = hashlib.sha256(repr(texts).encode()).hexdigest()[:8]
+        self.identity = f"fake-proposer:{name}:{digest}"
         self.calls = 0
 
     def generate(self, request: Request, params: GenerationParams) -> Generation:

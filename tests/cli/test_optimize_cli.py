@@ -1,0 +1,75 @@
+"""`promptmill optimize`, `prompts` and `replay` end to end on the fake model."""
+
+import yaml
+from helpers import write_jsonl
+from typer.testing import CliRunner
+
+from promptmill.cli.app import app
+
+runner = CliRunner()
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
+         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa", "quebec", "romeo",
+         "sierra", "tango", "uniform", "victor", "whiskey", "xray", "yankee", "zulu"]
+
+
+def _task(tmp_path):
+    rows = [{"id": w, "input": w, "output": w.upper()} for w in WORDS]
+    write_jsonl(tmp_path / "data.jsonl", rows)
+    answers = {w: w.upper() for w in WORDS[::2]}  # half right, whatever the prompt
+    (tmp_path / "task.yaml").write_text(yaml.safe_dump({
+        "name": "upper", "data": {"path": "data.jsonl", "id": "id"},
+        "splits": {"train": 6, "validation": 10, "test": 10},
+        "model": {"name": "fake", "params": {"answers": answers, "default": "?"}},
+        "prompt": {"name": "upper", "instruction": "Uppercase it.",
+                   "template": "{{ input }}"}}))
+    return tmp_path / "task.yaml"
+
+
+def invoke(db, *args):
+    return runner.invoke(app, ["--db", db, *map(str, args)], catch_exceptions=False)
+
+
+def test_optimize_prompts_and_replay(tmp_path, sqlite_url):
+    config = _task(tmp_path)
+    dry = invoke(sqlite_url, "optimize", config, "--method", "fewshot", "--budget-calls", "60",
+                 "--dry-run")
+    assert "no model calls made" in dry.output and "60" in dry.output
+    out = invoke(sqlite_url, "optimize", config, "--method", "fewshot", "--budget-calls", "60",
+                 "-q")
+    assert out.exit_code == 0, out.output
+    assert "which the search never saw" in out.output and "Verdict" in out.output
+    listing = invoke(sqlite_url, "prompts", "list")
+    assert "upper" in listing.output
+    shown = invoke(sqlite_url, "prompts", "show", "upper@1")
+    assert "Uppercase it." in shown.output
+    tagged = invoke(sqlite_url, "prompts", "tag", "upper@1", "production")
+    assert "upper@production -> version 1" in tagged.output
+    assert "Uppercase it." in invoke(sqlite_url, "prompts", "show", "upper@production").output
+    replayed = invoke(sqlite_url, "replay", "1")
+    assert replayed.exit_code == 0 and "replayed exactly" in replayed.output
+    replay_eval = invoke(sqlite_url, "replay", "2")  # the seed's test run
+    assert "replayed exactly" in replay_eval.output
+
+
+def test_prompts_diff(tmp_path, sqlite_url):
+    config = _task(tmp_path)
+    other = tmp_path / "p2.yaml"
+    other.write_text("name: upper\ninstruction: Write it in capitals.\ntemplate: '{{ input }}'\n")
+    invoke(sqlite_url, "eval", config, "-q")
+    invoke(sqlite_url, "eval", config, "-p", other, "-q")
+    diff = invoke(sqlite_url, "prompts", "diff", "upper@1", "upper@2")
+    assert "-instruction: Uppercase it." in diff.output
+    assert "+instruction: Write it in capitals." in diff.output
+
+
+def test_bad_optimize_input_is_one_line_exit_2(tmp_path, sqlite_url):
+    config = _task(tmp_path)
+    for args, expected in ((["--method", "magic", "--budget-calls", "50"], "unknown optimization"),
+                           (["--budget-calls", "5"], "cannot score the seed"),
+                           ([], "needs a budget")):
+        result = runner.invoke(app, ["--db", sqlite_url, "optimize", str(config), *args])
+        assert isinstance(result.exception, Exception)
+        from promptmill.errors import PromptmillError
+
+        assert isinstance(result.exception, PromptmillError), result.output
+        assert expected in str(result.exception)
