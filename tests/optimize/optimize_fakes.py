@@ -76,8 +76,10 @@ class ScriptedProposer(Model):
         digest = hashlib.sha256(repr(texts).encode()).hexdigest()[:8]
         self.identity = f"fake-proposer:{name}:{digest}"
         self.calls = 0
+        self.requests: list[Request] = []  # what it was asked, for tests of meta-prompts
 
     def generate(self, request: Request, params: GenerationParams) -> Generation:
+        self.requests.append(request)
         text = self.texts[self.calls % len(self.texts)]
         self.calls += 1
         return Generation(text, input_tokens=50, output_tokens=len(text.split()), seconds=0.0)

@@ -14,17 +14,6 @@ from promptmill.task import Example, Task
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 
 
-class RecordingProposer(ScriptedProposer):
-    """A scripted proposer that also keeps every request it was sent."""
-
-    def __init__(self, texts, name="recording"):
-        super().__init__(texts, name=name)
-        self.requests = []
-
-    def generate(self, request, params):
-        self.requests.append(request)
-        return super().generate(request, params)
-
 
 def run_ape(store, proposer=None, calls=200, **options):
     return optimize(antonym_task(), SEED, PromptSensitiveModel(), metric=get_metric("exact"),
@@ -50,7 +39,7 @@ def test_induced_instructions_are_candidates_built_on_the_seed(store):
 
 
 def test_induction_shows_several_training_subsets_and_nothing_else(store):
-    proposer = RecordingProposer(GOOD_PROPOSALS)
+    proposer = ScriptedProposer(GOOD_PROPOSALS)
     result = run_ape(store, proposer=proposer, rounds=1, subsets=3, candidates=6)
     task = antonym_task()
     train_words = {ex.inputs["input"] for ex in task.train}
@@ -81,7 +70,7 @@ def test_garbage_proposals_are_skipped_and_a_format_note_still_wins(store):
 
 
 def test_a_small_budget_skips_proposals_but_still_tries_a_format_note(store):
-    proposer = RecordingProposer(GOOD_PROPOSALS)
+    proposer = ScriptedProposer(GOOD_PROPOSALS)
     result = run_ape(store, proposer=proposer, calls=45)
     assert proposer.requests == []  # 25 calls left cannot pay for proposals and a comparison
     assert result.spend["calls"] <= 45
@@ -90,7 +79,7 @@ def test_a_small_budget_skips_proposals_but_still_tries_a_format_note(store):
 
 def test_second_round_resamples_around_the_incumbent(store):
     texts = GOOD_PROPOSALS + [f"Reply with the antonym ({i})." for i in range(12)]
-    proposer = RecordingProposer(texts)  # distinct texts: round 2 must not repeat round 1
+    proposer = ScriptedProposer(texts)  # distinct texts: round 2 must not repeat round 1
     result = run_ape(store, proposer=proposer, calls=400, rounds=2)
     asks = [r[0]["content"] for r in proposer.requests]
     assert sum("variation of the following instruction" in a for a in asks) == 4

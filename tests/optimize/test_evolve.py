@@ -16,17 +16,6 @@ from promptmill.task import Example, Task
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 
 
-class RecordingProposer(ScriptedProposer):
-    """A scripted proposer that also keeps every request it was sent."""
-
-    def __init__(self, texts, name="recording"):
-        super().__init__(texts, name=name)
-        self.requests = []
-
-    def generate(self, request, params):
-        self.requests.append(request[0]["content"])
-        return super().generate(request, params)
-
 
 def fresh_context(store, proposer=None, calls=1000):
     task = antonym_task()
@@ -99,10 +88,10 @@ def test_a_merge_is_a_child_with_two_parents_from_the_front(store):
 
 
 def test_reflection_shows_the_instruction_failing_inputs_outputs_and_feedback(store):
-    proposer = RecordingProposer(GOOD_PROPOSALS)
+    proposer = ScriptedProposer(GOOD_PROPOSALS)
     ctx = fresh_context(store, proposer)
     Evolve(iterations=1, minibatch=3).optimize(ctx)
-    request = proposer.requests[0]
+    request = proposer.requests[0][0]["content"]
     assert '"What is the opposite?"' in request
     shown = [line.removeprefix("Input: ") for line in request.splitlines()
              if line.startswith("Input: ")]

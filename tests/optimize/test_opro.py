@@ -22,17 +22,6 @@ WORDS = ["cat", "dog", "box", "car", "book", "tree", "bus", "pen", "bird", "cup"
          "frog", "dish", "boat", "road", "song"]
 
 
-class RecordingProposer(ScriptedProposer):
-    """A scripted proposer that also keeps every request it was sent."""
-
-    def __init__(self, texts, name="recording"):
-        super().__init__(texts, name=name)
-        self.requests = []
-
-    def generate(self, request, params):
-        self.requests.append(request)
-        return super().generate(request, params)
-
 
 def uppercase_task() -> Task:
     """8 train, 10 validation, 10 test. Exact match ignores case, so what the 135M model must
@@ -56,7 +45,7 @@ def meta_texts(request) -> list[str]:
 
 
 def test_meta_prompt_shows_the_scored_history_worst_first(store):
-    proposer = RecordingProposer(MANY)
+    proposer = ScriptedProposer(MANY)
     run_opro(store, proposer=proposer, steps=3, per_step=2)
     # Step 1 sees the seed and its two format variants; each step adds its two proposals
     # (each step's request is sent twice: two samples).
@@ -68,7 +57,7 @@ def test_meta_prompt_shows_the_scored_history_worst_first(store):
 
 
 def test_only_the_top_of_the_history_is_shown(store):
-    proposer = RecordingProposer(MANY)
+    proposer = ScriptedProposer(MANY)
     run_opro(store, proposer=proposer, steps=4, per_step=2, history=3)
     assert all(len(meta_texts(r)) <= 3 for r in proposer.requests)
     assert SEED.instruction not in meta_texts(proposer.requests[-1])  # the worst dropped out
@@ -86,7 +75,7 @@ def test_shown_history_is_ascending_with_integer_percentages():
 
 
 def test_meta_prompt_shows_training_exemplars_only(store):
-    proposer = RecordingProposer(MANY)
+    proposer = ScriptedProposer(MANY)
     run_opro(store, proposer=proposer, steps=3, per_step=1, exemplars=3)
     task = antonym_task()
     train = {ex.inputs["input"] for ex in task.train}
@@ -112,13 +101,13 @@ def test_history_starts_with_format_variants_and_one_of_them_wins(store):
 
 
 def test_steps_bound_the_proposals(store):
-    proposer = RecordingProposer(MANY)
+    proposer = ScriptedProposer(MANY)
     run_opro(store, proposer=proposer, steps=3, per_step=2)
     assert len(proposer.requests) == 6
 
 
 def test_steps_stop_while_the_best_can_still_be_checked(store):
-    proposer = RecordingProposer(MANY)
+    proposer = ScriptedProposer(MANY)
     result = run_opro(store, proposer=proposer, calls=100, steps=50, per_step=2)
     assert result.spend["calls"] <= 100
     assert len(proposer.requests) < 100

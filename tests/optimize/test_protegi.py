@@ -26,17 +26,6 @@ from promptmill.task import Example, Task
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 
 
-class RecordingProposer(ScriptedProposer):
-    """A scripted proposer that also keeps every request it was sent."""
-
-    def __init__(self, texts, name="recording"):
-        super().__init__(texts, name=name)
-        self.requests = []
-
-    def generate(self, request, params):
-        self.requests.append(request[0]["content"])
-        return super().generate(request, params)
-
 
 def fresh_context(store, proposer=None, calls=1000):
     task = antonym_task()
@@ -91,10 +80,10 @@ def test_rewrites_are_read_past_the_lead_in_a_small_proposer_writes():
 
 
 def test_the_gradient_request_shows_failing_examples_with_output_and_feedback(store):
-    proposer = RecordingProposer(GOOD_PROPOSALS)
+    proposer = ScriptedProposer(GOOD_PROPOSALS)
     ctx = fresh_context(store, proposer)
     ProTeGi(rounds=1, errors_per_gradient=3).optimize(ctx)
-    gradient = proposer.requests[0]
+    gradient = proposer.requests[0][0]["content"]
     assert '"What is the opposite?"' in gradient and "wrong" in gradient
     shown = [line.removeprefix("Input: ") for line in gradient.splitlines()
              if line.startswith("Input: ")]
@@ -107,10 +96,11 @@ def test_the_gradient_request_shows_failing_examples_with_output_and_feedback(st
 
 
 def test_the_edit_request_carries_the_gradient_and_edits_keep_the_rest_of_the_prompt(store):
-    proposer = RecordingProposer(GOOD_PROPOSALS)
+    proposer = ScriptedProposer(GOOD_PROPOSALS)
     ctx = fresh_context(store, proposer)
     ProTeGi(rounds=1, edits_per_gradient=2).optimize(ctx)
-    assert f"the problem with this instruction is: {GOOD_PROPOSALS[0]}" in proposer.requests[1]
+    edit_request = proposer.requests[1][0]["content"]
+    assert f"the problem with this instruction is: {GOOD_PROPOSALS[0]}" in edit_request
     edits = [c for c in ctx.candidates if c.origin == "protegi:edit"]
     assert [c.prompt.instruction for c in edits] == GOOD_PROPOSALS[1:3]
     assert all(c.parents == (0,) and c.prompt.template == SEED.template for c in edits)
