@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import threading
 
+from promptmill.metrics import get_metric
 from promptmill.models.base import Generation, GenerationParams, Model, Request
+from promptmill.optimize import Budget, OptimizationContext
+from promptmill.prompt import Prompt
 from promptmill.task import Example, Task
 
 ANTONYMS = [("hot", "cold"), ("big", "small"), ("up", "down"), ("fast", "slow"),
@@ -89,3 +92,17 @@ GOOD_PROPOSALS = ["Write the opposite of the word. Answer with a single word.",
                   "Give the antonym of the input word.",
                   "Output one word: the antonym.",
                   "Answer only with the opposite word."]
+
+
+SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
+
+
+def fresh_context(store, proposer=None, calls=1000) -> OptimizationContext:
+    """A context on the antonym task whose incumbent is the seed, already scored."""
+    task = antonym_task()
+    ctx = OptimizationContext(train=task.train, validation=task.validation,
+                              model=PromptSensitiveModel(), metric=get_metric("exact"),
+                              store=store, budget=Budget(calls=calls), params=GenerationParams(),
+                              proposer=proposer or ScriptedProposer(GOOD_PROPOSALS))
+    ctx.consider(ctx.add(SEED, origin="seed"))
+    return ctx

@@ -3,11 +3,17 @@
 from random import Random
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    fresh_context,
+)
 
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
-from promptmill.optimize import Budget, Candidate, OptimizationContext, optimize
+from promptmill.optimize import Budget, Candidate, optimize
 from promptmill.optimize.evolve import Evolve, merge_prompts, pareto_front, pick_weighted
 from promptmill.optimize.mutations import ANSWER_ONLY
 from promptmill.prompt import Demo, Prompt
@@ -17,14 +23,6 @@ SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name=
 
 
 
-def fresh_context(store, proposer=None, calls=1000):
-    task = antonym_task()
-    ctx = OptimizationContext(train=task.train, validation=task.validation,
-                              model=PromptSensitiveModel(), metric=get_metric("exact"),
-                              store=store, budget=Budget(calls=calls), params=GenerationParams(),
-                              proposer=proposer or ScriptedProposer(GOOD_PROPOSALS))
-    ctx.consider(ctx.add(SEED, origin="seed"))
-    return ctx
 
 
 def scored(index, scores):

@@ -3,12 +3,18 @@
 from random import Random
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    fresh_context,
+)
 
 from promptmill.evaluate import ScoredExample
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
-from promptmill.optimize import Budget, OptimizationContext, optimize
+from promptmill.optimize import Budget, optimize
 from promptmill.optimize.mutations import ANSWER_ONLY
 from promptmill.optimize.proposals import clean_gradient, clean_rewrite
 from promptmill.optimize.protegi import (
@@ -27,14 +33,6 @@ SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name=
 
 
 
-def fresh_context(store, proposer=None, calls=1000):
-    task = antonym_task()
-    ctx = OptimizationContext(train=task.train, validation=task.validation,
-                              model=PromptSensitiveModel(), metric=get_metric("exact"),
-                              store=store, budget=Budget(calls=calls), params=GenerationParams(),
-                              proposer=proposer or ScriptedProposer(GOOD_PROPOSALS))
-    ctx.consider(ctx.add(SEED, origin="seed"))
-    return ctx
 
 
 def failure(output, target="cold", feedback=None):
