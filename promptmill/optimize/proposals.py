@@ -93,25 +93,27 @@ def _shown_instruction(instruction: str) -> str:
     return instruction.strip() or "(no instruction)"
 
 
+def _failing_preamble(instruction: str, failures: Sequence[ScoredExample]) -> str:
+    """The part ProTeGi's gradient and edit requests share: the instruction and its failures."""
+    cases = "\n\n".join(show_failure(f) for f in failures)
+    return ("I'm trying to write an instruction for a language model. My current instruction "
+            f"is:\n\"{_shown_instruction(instruction)}\"\n\nBut it gets the following examples "
+            f"wrong:\n\n{cases}")
+
+
 def gradient_request(instruction: str, failures: Sequence[ScoredExample]) -> Messages:
     """ProTeGi's gradient template: why does the instruction get these examples wrong?"""
-    cases = "\n\n".join(show_failure(f) for f in failures)
     return [{"role": "user", "content":
-             "I'm trying to write an instruction for a language model. My current instruction "
-             f"is:\n\"{_shown_instruction(instruction)}\"\n\nBut it gets the following examples "
-             f"wrong:\n\n{cases}\n\nIn one or two sentences, say what is wrong with the "
-             "instruction that could explain these mistakes."}]
+             f"{_failing_preamble(instruction, failures)}\n\nIn one or two sentences, say what "
+             "is wrong with the instruction that could explain these mistakes."}]
 
 
 def edit_request(instruction: str, failures: Sequence[ScoredExample], gradient: str) -> Messages:
     """ProTeGi's edit template: rewrite the instruction to fix the problem the gradient names."""
-    cases = "\n\n".join(show_failure(f) for f in failures)
     return [{"role": "user", "content":
-             "I'm trying to write an instruction for a language model. My current instruction "
-             f"is:\n\"{_shown_instruction(instruction)}\"\n\nBut it gets the following examples "
-             f"wrong:\n\n{cases}\n\nBased on these examples, the problem with this instruction "
-             f"is: {gradient}\n\nWrite an improved instruction that fixes this problem. Reply "
-             "with the instruction only, in one sentence."}]
+             f"{_failing_preamble(instruction, failures)}\n\nBased on these examples, the "
+             f"problem with this instruction is: {gradient}\n\nWrite an improved instruction "
+             "that fixes this problem. Reply with the instruction only, in one sentence."}]
 
 
 def reflection_request(instruction: str, failures: Sequence[ScoredExample]) -> Messages:

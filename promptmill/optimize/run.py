@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import ConfigError, PromptmillError
 from ..evaluate import EvalResult, Evaluator
 from ..metrics import Metric
-from ..models.base import GenerationParams, Model
+from ..models.base import GenerationParams, Model, request_text
 from ..prompt import Prompt, canonical_json, sha256_hex
 from ..stats import PairedComparison, paired_test
 from ..store.db import Store, utcnow
@@ -82,10 +82,8 @@ def check_protocol(task: Task, budget: Budget) -> None:
 def estimate(task: Task, seed: Prompt, budget: Budget, params: GenerationParams,
              evaluator: Evaluator) -> dict[str, Any]:
     """A dry run: what the budget allows, in calls, tokens and the final test evaluation."""
-    sample = task.validation[:20]
-    words = [sum(len(m["content"].split()) for m in evaluator.render(seed, ex))
-             if not isinstance(evaluator.render(seed, ex), str)
-             else len(evaluator.render(seed, ex).split()) for ex in sample]
+    words = [len(request_text(evaluator.render(seed, ex)).split())
+             for ex in task.validation[:20]]
     per_call = int(1.4 * sum(words) / max(1, len(words))) + params.max_tokens
     calls = budget.calls if budget.calls is not None else (budget.tokens or 0) // max(1, per_call)
     return {"search_calls": calls, "tokens_per_call_estimate": per_call,

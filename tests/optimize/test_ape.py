@@ -1,7 +1,13 @@
 """APE: induction from training demos, format variants, halving within the budget."""
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    uppercase_task,
+)
 
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
@@ -9,7 +15,6 @@ from promptmill.optimize import Budget, OptimizationContext, optimize
 from promptmill.optimize.ape import APE, affordable_calls, halving_cost
 from promptmill.optimize.bandit import successive_halving
 from promptmill.prompt import Prompt
-from promptmill.task import Example, Task
 
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 
@@ -110,16 +115,10 @@ def test_options_are_described_for_the_record():
     assert APE(candidates=3, rounds=1).describe()["candidates"] == 3
 
 
-WORDS = ["cat", "dog", "box", "car", "book", "tree", "bus", "pen", "bird", "cup", "hat", "fox",
-         "lamp", "door", "ship", "desk", "key", "bell", "chair", "apple", "star", "rock", "coin",
-         "frog", "dish", "boat", "road", "song"]
 
 
-def uppercase_task() -> Task:
-    """8 train, 10 validation, 10 test. Exact match ignores case, so what the 135M model must
-    learn here is the format: the word alone, not a sentence about it."""
-    examples = [Example(f"w{i}", {"input": w}, w.upper()) for i, w in enumerate(WORDS)]
-    return Task("uppercase", train=examples[:8], validation=examples[8:18], test=examples[18:])
+
+
 
 
 @pytest.mark.real_model

@@ -1,8 +1,13 @@
 """auto: the method and the budget split follow from data, noise and budget, and it says why."""
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
-from test_mipro import plural_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    plural_task,
+)
 
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams

@@ -4,7 +4,13 @@ import subprocess
 import sys
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    plural_task,
+)
 
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
@@ -12,7 +18,6 @@ from promptmill.optimize import Budget, OptimizationContext, optimize
 from promptmill.optimize.mipro import MIPRO
 from promptmill.optimize.mutations import demos_from
 from promptmill.prompt import Prompt
-from promptmill.task import Example, Task
 
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 
@@ -104,19 +109,9 @@ def test_optuna_is_imported_only_when_mipro_runs():
 
 # --- the real model ----------------------------------------------------------------------------
 
-PLURALS = [("cat", "cats"), ("dog", "dogs"), ("car", "cars"), ("tree", "trees"),
-           ("book", "books"), ("cup", "cups"), ("bird", "birds"), ("hat", "hats"),
-           ("pen", "pens"), ("lamp", "lamps"), ("door", "doors"), ("road", "roads"),
-           ("ship", "ships"), ("desk", "desks"), ("coat", "coats"), ("ring", "rings"),
-           ("shoe", "shoes"), ("cake", "cakes"), ("bell", "bells"), ("kite", "kites"),
-           ("frog", "frogs"), ("lake", "lakes"), ("star", "stars"), ("boat", "boats"),
-           ("hill", "hills"), ("drum", "drums"), ("sock", "socks"), ("nest", "nests")]
 
 
-def plural_task() -> Task:
-    """8 train, 10 validation, 10 test: a mapping a 135M model gets right once it sees how."""
-    examples = [Example(f"p{i}", {"input": w}, p) for i, (w, p) in enumerate(PLURALS)]
-    return Task("plurals", train=examples[:8], validation=examples[8:18], test=examples[18:])
+
 
 
 @pytest.mark.real_model

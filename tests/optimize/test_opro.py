@@ -3,7 +3,13 @@
 import re
 
 import pytest
-from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
+from optimize_fakes import (
+    GOOD_PROPOSALS,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+    uppercase_task,
+)
 
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
@@ -12,22 +18,16 @@ from promptmill.optimize.bandit import validation_order
 from promptmill.optimize.context import Candidate
 from promptmill.optimize.opro import OPRO, shown_history, with_instruction
 from promptmill.prompt import Prompt
-from promptmill.task import Example, Task
+from promptmill.task import Example
 
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
 MANY = [f"Reply with the antonym, version {i}." for i in range(40)]  # never repeats
 
-WORDS = ["cat", "dog", "box", "car", "book", "tree", "bus", "pen", "bird", "cup", "hat", "fox",
-         "lamp", "door", "ship", "desk", "key", "bell", "chair", "apple", "star", "rock", "coin",
-         "frog", "dish", "boat", "road", "song"]
 
 
 
-def uppercase_task() -> Task:
-    """8 train, 10 validation, 10 test. Exact match ignores case, so what the 135M model must
-    learn here is the format: the word alone, not a sentence about it."""
-    examples = [Example(f"w{i}", {"input": w}, w.upper()) for i, w in enumerate(WORDS)]
-    return Task("uppercase", train=examples[:8], validation=examples[8:18], test=examples[18:])
+
+
 
 
 def run_opro(store, proposer=None, calls=400, **options):
