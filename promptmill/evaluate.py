@@ -16,10 +16,12 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .context.base import Chain, Contextualizer, Prepared
 from .errors import ModelError, PromptmillError
+from .extract import extract_answer
 from .ledger import Ledger
 from .metrics import Metric
 from .models.base import Generation, GenerationParams, Model, Request
@@ -29,6 +31,39 @@ from .store.db import Store, utcnow
 from .task import Example
 
 ContextFn = Callable[[Example], dict[str, Any]]
+
+
+class _ContextFnStep:
+    """Adapts a plain ``example -> context dict`` function to the contextualizer interface."""
+
+    def __init__(self, fn: ContextFn):
+        self.fn = fn
+
+    def prepare(self, prepared: Prepared, example: Example) -> Prepared:
+        prepared.context.update(self.fn(example) or {})
+        return prepared
+
+    def describe(self) -> dict[str, Any]:
+        # a bare function has no identity that survives a restart; like before contextualizers
+        # existed, it stays out of the run fingerprint so an interrupted run can resume
+        return {}
+
+
+def as_contextualizer(contextualizer: Contextualizer | None,
+                      context_fn: ContextFn | None) -> Contextualizer | None:
+    if contextualizer is not None and context_fn is not None:
+        return Chain(_ContextFnStep(context_fn), contextualizer)
+    return contextualizer or (_ContextFnStep(context_fn) if context_fn else None)
+
+
+def params_for(prompt: Prompt, params: GenerationParams) -> GenerationParams:
+    """The run's generation parameters with the prompt's own output spec and token limit."""
+    updates: dict[str, Any] = {}
+    if prompt.output_spec is not None:
+        updates["constraint"] = prompt.output_spec.key()
+    if prompt.max_tokens is not None:
+        updates["max_tokens"] = prompt.max_tokens
+    return replace(params, **updates) if updates else params
 
 
 def call_key(model_identity: str, request: Request, params: GenerationParams,
@@ -76,6 +111,10 @@ class _Pending:
     example: Example
     request: Request
     key: str
+    prompt: Prompt
+    params: GenerationParams
+    segment: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class Evaluator:
@@ -104,13 +143,19 @@ class Evaluator:
                  split: str = "test", prompt_name: str | None = None,
                  config: dict[str, Any] | None = None, resume: bool = True,
                  context_fn: ContextFn | None = None,
-                 parent_run_id: int | None = None) -> EvalResult:
-        """Evaluate ``prompt`` on ``examples``; resume an unfinished identical run if any."""
+                 parent_run_id: int | None = None,
+                 contextualizer: Contextualizer | None = None) -> EvalResult:
+        """Evaluate ``prompt`` on ``examples``; resume an unfinished identical run if any.
+
+        ``contextualizer`` shapes the prompt per example (demos, passages, intent variant);
+        ``context_fn`` is the simple form that only fills context slots.
+        """
         if not examples:
             raise PromptmillError(f"the {split} split of task '{task}' has no examples",
                                   where="splits", fix="give that split a size above 0")
-        self._check_renders(prompt, examples[0], context_fn)
-        fingerprint = self._fingerprint(examples, prompt, task, split)
+        contextualizer = as_contextualizer(contextualizer, context_fn)
+        self._check_renders(prompt, examples[0], contextualizer)
+        fingerprint = self._fingerprint(examples, prompt, task, split, contextualizer)
         run, done = self._open_run(examples, prompt, task, split, prompt_name, config,
                                    fingerprint, resume, parent_run_id)
         run_id = run["id"]
@@ -125,7 +170,7 @@ class Evaluator:
                 for chunk in _chunks(list(enumerate(examples)), self.chunk_size):
                     todo = [(i, ex) for i, ex in chunk if ex.id not in done]
                     if todo:
-                        self._run_chunk(todo, prompt, context_fn, writer)
+                        self._run_chunk(todo, prompt, contextualizer, writer)
                 writer.flush()
         except BaseException as exc:
             writer.flush()  # whatever finished is kept, so a rerun resumes after it
@@ -145,12 +190,15 @@ class Evaluator:
 
     # --- run bookkeeping ------------------------------------------------------------------
     def _fingerprint(self, examples: Sequence[Example], prompt: Prompt, task: str,
-                     split: str) -> str:
+                     split: str, contextualizer: Contextualizer | None = None) -> str:
         ids = sha256_hex("\n".join(ex.id for ex in examples))
-        return sha256_hex(canonical_json({
-            "task": task, "split": split, "model": self.model.identity, "prompt": prompt.hash,
-            "metric": self.metric.describe(), "params": self.params.to_dict(),
-            "mode": self.mode, "examples": ids}))[:32]
+        body = {"task": task, "split": split, "model": self.model.identity,
+                "prompt": prompt.hash, "metric": self.metric.describe(),
+                "params": self.params.to_dict(), "mode": self.mode, "examples": ids}
+        described = contextualizer.describe() if contextualizer is not None else None
+        if described and described != {"chain": [{}]}:
+            body["context"] = described
+        return sha256_hex(canonical_json(body))[:32]
 
     def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
                   resume, parent_run_id=None) -> tuple[dict[str, Any], set[str]]:
@@ -179,35 +227,48 @@ class Evaluator:
                               **totals)
 
     # --- the work -------------------------------------------------------------------------
+    def prepare(self, prompt: Prompt, example: Example,
+                contextualizer: Contextualizer | None = None) -> Prepared:
+        if contextualizer is None:
+            return Prepared(prompt)
+        return contextualizer.prepare(Prepared(prompt), example)
+
     def render(self, prompt: Prompt, example: Example,
-               context_fn: ContextFn | None = None) -> Request:
-        context = context_fn(example) if context_fn else None
+               contextualizer: Contextualizer | None = None) -> Request:
+        return self._render(self.prepare(prompt, example, contextualizer), example)
+
+    def _render(self, prepared: Prepared, example: Example) -> Request:
+        context = prepared.context_values() if (prepared.context or prepared.passages) \
+            else None
         where = f"example '{example.id}'"
         if self.mode == "completion":
-            return prompt.render_text(example.inputs, context, where)
-        return prompt.render_messages(example.inputs, context, where)
+            return prepared.prompt.render_text(example.inputs, context, where)
+        return prepared.prompt.render_messages(example.inputs, context, where)
 
     def _check_renders(self, prompt: Prompt, example: Example,
-                       context_fn: ContextFn | None) -> None:
+                       contextualizer: Contextualizer | None) -> None:
         """Fail before any call when the template cannot render the data."""
-        self.render(prompt, example, context_fn)
+        self.render(prompt, example, contextualizer)
 
     def _run_chunk(self, todo: list[tuple[int, Example]], prompt: Prompt,
-                   context_fn: ContextFn | None, writer: _BatchWriter) -> None:
-        for item, generation, error in self._outcomes(todo, prompt, context_fn):
+                   contextualizer: Contextualizer | None, writer: _BatchWriter) -> None:
+        for item, generation, error in self._outcomes(todo, prompt, contextualizer):
             fresh = generation is not None and not generation.cached and self.cache
             writer.add(self._result_row(item, generation, error),
                        self._call_row(item, generation) if fresh else None)
 
     def _outcomes(self, todo: list[tuple[int, Example]], prompt: Prompt,
-                  context_fn: ContextFn | None
+                  contextualizer: Contextualizer | None
                   ) -> Iterator[tuple[_Pending, Generation | None, str | None]]:
         """Answers for each example: from the cache when possible, else from the model."""
         pending = []
         for index, example in todo:
-            request = self.render(prompt, example, context_fn)
+            prepared = self.prepare(prompt, example, contextualizer)
+            request = self._render(prepared, example)
+            params = params_for(prepared.prompt, self.params)
             pending.append(_Pending(index, example, request,
-                                    call_key(self.model.identity, request, self.params)))
+                                    call_key(self.model.identity, request, params),
+                                    prepared.prompt, params, prepared.segment, prepared.notes))
         cached = self.store.cached_calls(p.key for p in pending) if self.cache else {}
         misses = []
         for item in pending:
@@ -221,15 +282,17 @@ class Evaluator:
             self._check_streak(error)
 
     def score_examples(self, prompt: Prompt, examples: Sequence[Example],
-                       context_fn: ContextFn | None = None) -> list[ScoredExample]:
+                       context_fn: ContextFn | None = None,
+                       contextualizer: Contextualizer | None = None) -> list[ScoredExample]:
         """Score a prompt on examples without recording a run: for optimizers' inner loops.
 
         Calls still go through the cache, so a repeated or resumed search costs nothing twice.
         """
+        contextualizer = as_contextualizer(contextualizer, context_fn)
         self._start(len(examples))
         scored, calls = [], []
         for item, generation, error in self._outcomes(list(enumerate(examples)), prompt,
-                                                      context_fn):
+                                                      contextualizer):
             row = self._result_row(item, generation, error)
             scored.append(ScoredExample(item.example, row["output"], row["score"],
                                         row["feedback"], error, generation))
@@ -270,7 +333,7 @@ class Evaluator:
         last = ""
         for attempt in range(self.retries + 1):
             try:
-                generation = self.model.generate(item.request, self.params)
+                generation = self.model.generate(item.request, item.params)
                 self._reached_backend = True
                 return generation, None
             except ModelError as exc:  # the backend already retried; do not multiply waits
@@ -291,12 +354,17 @@ class Evaluator:
         row = {"example_id": ex.id, "idx": item.index,
                "inputs": json.dumps(ex.inputs, ensure_ascii=False, default=str),
                "target": ex.target, "answers": json.dumps(list(ex.answers)) if ex.answers
-               else None, "call_key": item.key}
+               else None, "call_key": item.key, "segment": item.segment,
+               "context_notes": json.dumps(item.notes) if item.notes else None,
+               "raw_output": None}
         if generation is None:
             return {**row, "output": None, "score": 0.0, "feedback": None, "error": error,
                     "tokens_in": 0, "tokens_out": 0, "seconds": 0.0, "cached": False}
-        scored = self.metric.score(generation.text, ex)
-        return {**row, "output": generation.text, "score": min(1.0, max(0.0, scored.value)),
+        answer = extract_answer(item.prompt.extract, generation.text)
+        if answer != generation.text:
+            row["raw_output"] = generation.text
+        scored = self.metric.score(answer, ex)
+        return {**row, "output": answer, "score": min(1.0, max(0.0, scored.value)),
                 "feedback": scored.feedback, "error": None,
                 "tokens_in": generation.input_tokens, "tokens_out": generation.output_tokens,
                 "seconds": generation.seconds, "cached": generation.cached}
@@ -304,7 +372,7 @@ class Evaluator:
     def _call_row(self, item: _Pending, g: Generation) -> dict[str, Any]:
         return {"key": item.key, "model_identity": self.model.identity,
                 "request": canonical_json(item.request), "params":
-                canonical_json(self.params.to_dict()), "sample": 0, "text": g.text,
+                canonical_json(item.params.to_dict()), "sample": 0, "text": g.text,
                 "tokens_in": g.input_tokens, "tokens_out": g.output_tokens, "seconds": g.seconds,
                 "finish_reason": g.finish_reason,
                 "logprobs": json.dumps(g.logprobs) if g.logprobs is not None else None,

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .errors import ConfigError, TemplateError
+from .constrain import OutputSpec
+from .errors import ConfigError, PromptmillError, TemplateError
 
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
                           autoescape=False)
@@ -49,6 +50,9 @@ class Demo(BaseModel):
     output: str
 
 
+_OPTIONAL_FIELDS = ("output_spec", "extract", "max_tokens")
+
+
 class Prompt(BaseModel):
     """Everything that decides what the model is asked, as plain data."""
 
@@ -60,11 +64,30 @@ class Prompt(BaseModel):
     output_format: str | None = None
     context_slots: tuple[str, ...] = ()
     answer_prefix: str = Field(default="Answer:", description="completion-mode answer cue")
+    output_spec: OutputSpec | None = Field(default=None, description="enforced while decoding")
+    extract: str | None = Field(default=None, description="answer extraction rule")
+    max_tokens: int | None = Field(default=None, ge=1, description="overrides the run's limit")
     name: str | None = Field(default=None, description="not part of the content hash")
+
+    @field_validator("extract")
+    @classmethod
+    def _known_rule(cls, rule: str | None) -> str | None:
+        if rule:
+            from .extract import extractor
+
+            try:
+                extractor(rule)
+            except PromptmillError as exc:
+                raise ValueError(exc.message + ". Fix: " + (exc.fix or "")) from None
+        return rule or None
 
     # --- identity -------------------------------------------------------------------------
     def content(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"name"})
+        body = self.model_dump(mode="json", exclude={"name"})
+        for added_later in _OPTIONAL_FIELDS:  # unset: keep the hashes of older prompts stable
+            if body.get(added_later) is None:
+                body.pop(added_later, None)
+        return body
 
     @property
     def hash(self) -> str:
@@ -74,6 +97,8 @@ class Prompt(BaseModel):
     # --- rendering ------------------------------------------------------------------------
     def system_text(self) -> str:
         parts = [p.strip() for p in (self.instruction, self.output_format or "") if p.strip()]
+        if self.output_spec is not None and self.output_format is None:
+            parts.append(self.output_spec.format_note())
         return "\n\n".join(parts)
 
     def render_input(self, inputs: dict[str, Any], context: dict[str, Any] | None = None,
@@ -136,7 +161,8 @@ class Prompt(BaseModel):
     def to_file(self, path: str | Path) -> None:
         import yaml
 
-        Path(path).write_text(yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True),
+        Path(path).write_text(yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True,
+                                                             exclude_none=True),
                                              sort_keys=False, allow_unicode=True))
 
 

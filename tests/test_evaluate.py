@@ -2,6 +2,7 @@ import threading
 
 import pytest
 
+from promptmill.constrain import OutputSpec
 from promptmill.errors import ModelError, TemplateError
 from promptmill.evaluate import Evaluator, call_key
 from promptmill.metrics import get_metric
@@ -164,3 +165,56 @@ def test_small_run_against_a_dead_backend_stops_with_a_clear_error(store):
     model = FakeModel(fn=lambda t: 1 / 0)
     with pytest.raises(ModelError, match="2 calls in a row failed"):
         make(store, model, retries=0).evaluate(EXAMPLES[:2], PROMPT, task="yn")
+
+
+def test_answer_extraction_scores_the_extracted_answer_and_keeps_the_reply(store):
+    model = FakeModel(fn=lambda t: "I think so.\nAnswer: yes")
+    prompt = PROMPT.model_copy(update={"extract": "after:Answer:"})
+    result = make(store, model).evaluate(EXAMPLES, prompt, task="yn")
+    assert result.score.mean == 0.5  # odd examples expect "yes"
+    row = next(iter(store.iter_results(result.run_id)))
+    assert row["output"] == "yes" and row["raw_output"] == "I think so.\nAnswer: yes"
+
+
+def test_output_spec_reaches_the_backend_and_changes_the_cache_key(store):
+    model = FakeModel(fn=lambda t: "well, maybe yes")
+    constrained = PROMPT.model_copy(update={"output_spec": OutputSpec(labels=("yes", "no")),
+                                            "max_tokens": 3})
+    result = make(store, model).evaluate(EXAMPLES, constrained, task="yn")
+    assert model.last_params.constraint == '{"labels":["yes","no"]}'
+    assert model.last_params.max_tokens == 3
+    assert {r["output"] for r in store.iter_results(result.run_id)} == {"yes"}
+    assert "exactly one of: yes, no" in constrained.render_messages({"input": "x"})[0]["content"]
+    plain = make(store, model).evaluate(EXAMPLES, PROMPT, task="yn")
+    assert plain.ledger.cache_hits == 0  # different params, so no stale constrained answers
+
+
+class _EvenOddRouter:
+    """A contextualizer that tags a segment and adds one demo per example."""
+
+    def prepare(self, prepared, example):
+        segment = "even" if int(example.id) % 2 == 0 else "odd"
+        prepared.prompt = prepared.prompt.model_copy(
+            update={"demos": (Demo(inputs={"input": "q0"}, output=segment),)})
+        prepared.segment = segment
+        prepared.notes.append(f"routed {segment}")
+        return prepared
+
+    def describe(self):
+        return {"router": "even-odd"}
+
+
+def test_contextualizer_shapes_each_request_and_records_segments(store):
+    seen = []
+    model = FakeModel(fn=lambda t: seen.append(t) or "no")
+    evaluator = make(store, model)
+    result = evaluator.evaluate(EXAMPLES, PROMPT, task="yn", contextualizer=_EvenOddRouter())
+    segments = store.segments_by_example(result.run_id)
+    assert segments["2"] == "even" and segments["3"] == "odd" and len(segments) == 40
+    request = evaluator.render(PROMPT, EXAMPLES[3], _EvenOddRouter())
+    assert request[-2] == {"role": "assistant", "content": "odd"}
+    rows = list(store.iter_results(result.run_id))
+    assert rows[3]["context_notes"] == '["routed odd"]'
+    # a different contextualizer is a different run, not a resume of this one
+    plain = evaluator.evaluate(EXAMPLES, PROMPT, task="yn")
+    assert plain.run_id != result.run_id

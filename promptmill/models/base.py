@@ -18,9 +18,13 @@ class GenerationParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
     logprobs: bool = False
+    constraint: str | None = None  # an OutputSpec's canonical JSON (promptmill.constrain)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stop": list(self.stop)}
+        out = {**asdict(self), "stop": list(self.stop)}
+        if out["constraint"] is None:  # keeps the cache keys of unconstrained calls unchanged
+            del out["constraint"]
+        return out
 
 
 @dataclass

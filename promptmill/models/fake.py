@@ -51,7 +51,8 @@ class FakeModel(Model):
         start = time.perf_counter()
         if self.delay:
             time.sleep(self.delay)
-        words = self._answer(user_text).split(" ")
+        self.last_params = params
+        words = self._constrained(self._answer(user_text), params).split(" ")
         text = " ".join(words[: params.max_tokens])
         truncated = len(words) > params.max_tokens
         n_out = count_words(text)
@@ -63,6 +64,19 @@ class FakeModel(Model):
             finish_reason="length" if truncated else "stop",
             logprobs=[self.logprob] * n_out if params.logprobs else None,
         )
+
+    @staticmethod
+    def _constrained(answer: str, params: GenerationParams) -> str:
+        """Like a grammar would: a label spec always yields one of its labels."""
+        if not params.constraint:
+            return answer
+        from ..constrain import OutputSpec
+
+        spec = OutputSpec.from_key(params.constraint)
+        if spec.labels is None or answer in spec.labels:
+            return answer
+        mentioned = [x for x in spec.labels if x.lower() in answer.lower()]
+        return (mentioned or list(spec.labels))[0]
 
     def score_options(self, request: Request, options: list[str]) -> list[float]:
         answer = self._answer(last_user_text(request)).strip().lower()

@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,8 @@ class LlamaCppModel(Model):
             kwargs["logprobs"] = 0  # 0 alternatives: just the chosen tokens' logprobs
         elif params.logprobs:  # chat needs top_logprobs set, or no logprobs come back
             kwargs.update(logprobs=True, top_logprobs=0)
+        if params.constraint:
+            kwargs["grammar"] = _grammar(params.constraint)
         with self._lock:
             start = time.perf_counter()
             try:
@@ -175,6 +178,16 @@ class LlamaCppModel(Model):
         for llm in (self._llm, self._scorer):
             if llm is not None:
                 llm.close()
+
+
+@lru_cache(maxsize=64)
+def _grammar(constraint: str):
+    """A compiled LlamaGrammar per output spec: parsing GBNF costs more than a short answer."""
+    from llama_cpp import LlamaGrammar
+
+    from ..constrain import OutputSpec
+
+    return LlamaGrammar.from_string(OutputSpec.from_key(constraint).to_gbnf(), verbose=False)
 
 
 def _token_logprobs(choice: dict[str, Any]) -> list[float] | None:

@@ -28,7 +28,12 @@ PLACEHOLDER_KEY = "not-needed"
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 SERVER_MESSAGE_LIMIT = 200
-KNOWN_PARAMS = ("base_url", "api_key_env", "timeout", "max_retries", "concurrency", "extra_body")
+KNOWN_PARAMS = ("base_url", "api_key_env", "timeout", "max_retries", "concurrency", "extra_body",
+                "constraint_mode")
+# How an output spec reaches the server: OpenAI's json_schema response format; JSON mode with a
+# schema (llama.cpp's server); or a GBNF grammar in the body (llama.cpp's extension). "auto"
+# starts with json_schema and falls back to JSON mode once if the server rejects it.
+CONSTRAINT_MODES = ("auto", "json_schema", "json_object", "grammar")
 
 
 class OpenAICompatModel(Model):
@@ -42,8 +47,13 @@ class OpenAICompatModel(Model):
     def __init__(self, model_name: str, *, base_url: str = DEFAULT_BASE_URL,
                  api_key_env: str = DEFAULT_API_KEY_ENV, timeout: float = 60.0,
                  max_retries: int = 4, concurrency: int = 4,
-                 extra_body: dict[str, Any] | None = None):
+                 extra_body: dict[str, Any] | None = None, constraint_mode: str = "auto"):
         _check_settings(model_name, timeout, max_retries, concurrency, extra_body)
+        if constraint_mode not in CONSTRAINT_MODES:
+            raise ModelError(f"unknown constraint_mode '{constraint_mode}'",
+                             where="model.params.constraint_mode",
+                             fix="use one of " + ", ".join(CONSTRAINT_MODES))
+        self.constraint_mode = constraint_mode
         openai = _import_openai()
         self._openai = openai
         self.model_name = model_name
@@ -76,7 +86,29 @@ class OpenAICompatModel(Model):
     def _send(self, request: Request, params: GenerationParams) -> Any:
         if isinstance(request, str):
             return self._client.completions.create(**self._completion_args(request, params))
-        return self._client.chat.completions.create(**self._chat_args(request, params))
+        args = self._chat_args(request, params)
+        try:
+            return self._client.chat.completions.create(**args)
+        except (self._openai.BadRequestError, self._openai.UnprocessableEntityError):
+            if not (params.constraint and self.constraint_mode == "auto"):
+                raise
+            # this server does not know OpenAI's json_schema format: use JSON mode from now on
+            self.constraint_mode = "json_object"
+            return self._client.chat.completions.create(**self._chat_args(request, params))
+
+    def _constraint_args(self, params: GenerationParams, chat: bool) -> dict[str, Any]:
+        if not params.constraint:
+            return {}
+        from ..constrain import OutputSpec
+
+        spec = OutputSpec.from_key(params.constraint)
+        if self.constraint_mode == "grammar" or not chat:
+            return {"extra_body": {**(self.extra_body or {}), "grammar": spec.to_gbnf()}}
+        response_format = spec.response_format()
+        if self.constraint_mode == "json_object":
+            response_format = {"type": "json_object",
+                               "schema": response_format["json_schema"]["schema"]}
+        return {"response_format": response_format}
 
     def _common_args(self, params: GenerationParams) -> dict[str, Any]:
         args: dict[str, Any] = {
@@ -93,7 +125,8 @@ class OpenAICompatModel(Model):
 
     def _chat_args(self, messages: list[dict[str, str]],
                    params: GenerationParams) -> dict[str, Any]:
-        args = {**self._common_args(params), "messages": messages}
+        args = {**self._common_args(params), "messages": messages,
+                **self._constraint_args(params, chat=True)}
         if params.logprobs:
             # llama.cpp's server returns chat logprobs only when top_logprobs is set too;
             # 0 alternatives still gives the chosen tokens' logprobs.
@@ -101,7 +134,8 @@ class OpenAICompatModel(Model):
         return args
 
     def _completion_args(self, prompt: str, params: GenerationParams) -> dict[str, Any]:
-        args = {**self._common_args(params), "prompt": prompt}
+        args = {**self._common_args(params), "prompt": prompt,
+                **self._constraint_args(params, chat=False)}
         if params.logprobs:
             # The legacy API counts alternatives; the chosen token's logprob comes regardless.
             args["logprobs"] = 0
@@ -173,6 +207,11 @@ class OpenAICompatModel(Model):
                              fix="check the server log")
         choice = response.choices[0]
         text = (choice.text if isinstance(request, str) else choice.message.content) or ""
+        if params.constraint and not isinstance(request, str) and \
+                self.constraint_mode != "grammar":
+            from ..constrain import OutputSpec
+
+            text = OutputSpec.from_key(params.constraint).unwrap(text)
         input_tokens, output_tokens = _token_counts(response.usage, request, text)
         return Generation(
             text=text,

@@ -281,6 +281,14 @@ class Store:
                                 .where(t.c.run_id == run_id)).all()
         return {ex: (s if s is not None else 0.0) for ex, s in rows}
 
+    def segments_by_example(self, run_id: int) -> dict[str, str]:
+        """The intent segment of each example that has one, for per-segment scores."""
+        t = schema.results
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.c.example_id, t.c.segment)
+                                .where(t.c.run_id == run_id, t.c.segment.is_not(None))).all()
+        return dict(rows)
+
     # --- optimizations --------------------------------------------------------------------
     def reset_search(self, run_id: int) -> None:
         """Forget a search's candidates and steps before it is replayed from the cache."""

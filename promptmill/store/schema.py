@@ -88,6 +88,9 @@ results = Table(
     Column("seconds", Float, nullable=False, default=0.0),
     Column("cached", Boolean, nullable=False, default=False),
     Column("call_key", String(64), nullable=True),
+    Column("segment", String(200), nullable=True),
+    Column("raw_output", Text, nullable=True),  # before answer extraction, when it differs
+    Column("context_notes", Text, nullable=True),
     Index("ix_results_run_idx", "run_id", "idx"),
 )
 

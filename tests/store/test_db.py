@@ -14,7 +14,7 @@ def test_migrations_create_the_schema_once(any_store):
     Store(any_store.url).close()  # reopening an up-to-date store is a no-op
     with any_store.engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() \
-            == "0002_optimizations"
+            == "0003_context"
 
 
 def test_prompt_versions_are_content_addressed_and_taggable(any_store):
