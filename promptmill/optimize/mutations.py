@@ -8,40 +8,22 @@ like), so they carry over to tasks never seen before.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 
+from .. import strategies
 from ..prompt import Demo, Prompt
 from ..task import Example
 
-ANSWER_ONLY = "Reply with the answer only, without any explanation."
-
-
-def answer_shape(train: Sequence[Example]) -> list[str]:
-    """Format notes that describe the training answers: length, case, numbers."""
-    targets = [ex.target for ex in train if ex.target]
-    if not targets:
-        return []
-    notes = []
-    words = [len(t.split()) for t in targets]
-    if max(words) == 1:
-        notes.append("Answer with a single word.")
-    elif max(words) <= 4:
-        notes.append(f"Answer with at most {max(words)} words.")
-    if all(re.fullmatch(r"-?[\d,]+(\.\d+)?", t.strip()) for t in targets):
-        notes.append("Answer with a number only.")
-    elif all(t == t.lower() for t in targets):
-        notes.append("Write the answer in lowercase.")
-    return notes
-
 
 def format_variants(prompt: Prompt, train: Sequence[Example]) -> list[tuple[str, Prompt]]:
-    """The seed with an output-format note: answer-only, and the inferred answer shape."""
-    shape = " ".join(answer_shape(train))
-    notes = [("format:answer-only", ANSWER_ONLY)]
-    if shape:
-        notes.append(("format:shape", f"{shape} {ANSWER_ONLY}"))
-    return [(origin, prompt.model_copy(update={"output_format": note})) for origin, note in notes]
+    """The seed with strategies from the library: answer-only, then an explicit format (the
+    answers' shape, or a closed label set enforced while decoding)."""
+    variants = [("format:answer-only", strategies.answer_only(prompt, train))]
+    explicit = strategies.output_format(prompt, train)
+    if explicit != variants[0][1]:
+        origin = "format:labels" if explicit.output_spec is not None else "format:shape"
+        variants.append((origin, explicit))
+    return variants
 
 
 def demos_from(examples: Sequence[Example]) -> tuple[Demo, ...]:

@@ -15,8 +15,8 @@ from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.optimize import Budget, Candidate, optimize
 from promptmill.optimize.evolve import Evolve, merge_prompts, pareto_front, pick_weighted
-from promptmill.optimize.mutations import ANSWER_ONLY
 from promptmill.prompt import Demo, Prompt
+from promptmill.strategies import ANSWER_ONLY
 from promptmill.task import Example, Task
 
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")

@@ -15,7 +15,6 @@ from promptmill.evaluate import ScoredExample
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.optimize import Budget, optimize
-from promptmill.optimize.mutations import ANSWER_ONLY
 from promptmill.optimize.proposals import clean_gradient, clean_rewrite
 from promptmill.optimize.protegi import (
     BAD_FORMAT,
@@ -27,6 +26,7 @@ from promptmill.optimize.protegi import (
     failure_edits,
 )
 from promptmill.prompt import Prompt
+from promptmill.strategies import ANSWER_ONLY
 from promptmill.task import Example, Task
 
 SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
