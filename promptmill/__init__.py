@@ -27,12 +27,19 @@ _EXPORTS = {
     "Store": "promptmill.store.db",
     "mean_ci": "promptmill.stats", "paired_test": "promptmill.stats",
     "PromptmillError": "promptmill.errors",
+    "OutputSpec": "promptmill.constrain", "Chain": "promptmill.context",
+    "DemoSelector": "promptmill.context", "KnowledgeBase": "promptmill.context",
+    "KnowledgeContext": "promptmill.context", "IntentRouter": "promptmill.context",
+    "Situation": "promptmill.context", "ContextBudget": "promptmill.context",
     "load_task": "promptmill.api", "evaluate": "promptmill.api", "compare": "promptmill.api",
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
 }
 
 __all__ = [
+    "Chain",
+    "ContextBudget",
     "Demo",
+    "DemoSelector",
     "EvalResult",
     "Evaluator",
     "Example",
@@ -40,12 +47,17 @@ __all__ = [
     "FieldMap",
     "Generation",
     "GenerationParams",
+    "IntentRouter",
+    "KnowledgeBase",
+    "KnowledgeContext",
     "Ledger",
     "Metric",
     "Model",
+    "OutputSpec",
     "Prompt",
     "PromptmillError",
     "Score",
+    "Situation",
     "Store",
     "Task",
     "TaskConfig",
@@ -71,6 +83,16 @@ __getattr__, __dir__ = lazy_exports("promptmill", globals(), _EXPORTS)
 if TYPE_CHECKING:  # for type checkers and IDEs
     from .api import compare, evaluate, export, load_task, runs, show
     from .config import TaskConfig, load_task_config
+    from .constrain import OutputSpec
+    from .context import (
+        Chain,
+        ContextBudget,
+        DemoSelector,
+        IntentRouter,
+        KnowledgeBase,
+        KnowledgeContext,
+        Situation,
+    )
     from .errors import PromptmillError
     from .evaluate import EvalResult, Evaluator
     from .ledger import Ledger

@@ -8,7 +8,8 @@ EXPECTED = {
     "GenerationParams", "Ledger", "Metric", "Model", "Prompt", "PromptmillError", "Score",
     "Store", "Task", "TaskConfig", "compare", "evaluate", "export", "get_metric", "load_examples",
     "load_model", "load_task", "load_task_config", "mean_ci", "paired_test", "register_metric",
-    "runs", "show",
+    "runs", "show", "OutputSpec", "Chain", "DemoSelector", "KnowledgeBase", "KnowledgeContext",
+    "IntentRouter", "Situation", "ContextBudget",
 }
 
 
