@@ -18,7 +18,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, environment, load_ii, require_data, seed_instruction, simple_ii_tasks  # noqa: E402
+from common import (  # noqa: E402
+    emit,
+    environment,
+    load_ii,
+    metric_for,
+    require_data,
+    seed_instruction,
+    simple_ii_tasks,
+)
 
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams, load_model  # noqa: E402
@@ -28,8 +36,6 @@ from promptmill.stats import mean_ci  # noqa: E402
 from promptmill.store.db import Store  # noqa: E402
 from promptmill.task import Task  # noqa: E402
 
-# APE scores most tasks by exact match after normalisation, a few by containment.
-METRICS = {"synonyms": "contains", "rhymes": "contains"}
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
 
 
@@ -44,13 +50,13 @@ def run_task(name: str, model, store: Store, args) -> dict:
     task = build_task(name, args.train, args.validation, args.seed)
     seed_prompt = Prompt(instruction=seed_instruction(name), template="{{ input }}", name=name)
     started = time.perf_counter()
-    result = optimize(task, seed_prompt, model, metric=get_metric(METRICS.get(name, "exact")),
+    result = optimize(task, seed_prompt, model, metric=get_metric(metric_for(name)),
                       budget=Budget(calls=args.budget_calls), method=args.method, store=store,
                       params=PARAMS, seed=args.seed)
     seconds = time.perf_counter() - started
     seed_t, best_t, cmp = result.seed_test, result.best_test, result.comparison
     return {
-        "task": name, "metric": METRICS.get(name, "exact"), "n_test": seed_t.n,
+        "task": name, "metric": metric_for(name), "n_test": seed_t.n,
         "seed_test": round(seed_t.score.mean, 4),
         "seed_ci": [round(seed_t.score.low, 4), round(seed_t.score.high, 4)],
         "optimized_test": round(best_t.score.mean, 4),

@@ -27,6 +27,14 @@ ALTERNATIVES = {"rhymes": "other_rhymes", "translation_en-de": "possible_transla
                 "translation_en-es": "possible_translations"}
 
 
+# APE scores most tasks by exact match after normalisation, a few by containment.
+CONTAINS_TASKS = ("synonyms", "rhymes")
+
+
+def metric_for(task: str) -> str:
+    return "contains" if task in CONTAINS_TASKS else "exact"
+
+
 def load_ii(task: str, part: str) -> list[Example]:
     """Instruction-induction examples: ``part`` is 'induce' (train pool) or 'execute' (test)."""
     raw = json.loads((II / "raw" / part / f"{task}.json").read_text())

@@ -93,7 +93,27 @@ def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None
     evaluator = Evaluator(backend, build_metric(cfg), store, params=generation_params(cfg),
                           cache=cache, mode=cfg.model.mode, progress=progress)
     return evaluator.evaluate(examples, chosen, task=cfg.name, split=split, resume=resume,
-                              config=config_record(cfg))
+                              config=config_record(cfg),
+                              contextualizer=build_context(cfg, task, backend))
+
+
+def build_context(cfg: TaskConfig, task: Task, model: Model):
+    """The contextualizer chain of the config's ``context:`` section, or None."""
+    from .context.config import build_contextualizer
+
+    return build_contextualizer(cfg.context, task, model, base_dir=cfg.base_dir,
+                                reserve_output=cfg.generation.max_tokens, source=cfg.source)
+
+
+def segment_scores(run_id: int, *, store: Store | None = None) -> dict[str, Any]:
+    """Scores per intent segment of a run (empty when the run was not routed)."""
+    from .context.intent import scores_by_segment
+
+    store = store or Store()
+    segments = store.segments_by_example(run_id)
+    if not segments:
+        return {}
+    return scores_by_segment(segments, store.scores_by_example(run_id))
 
 
 def config_record(cfg: TaskConfig) -> dict[str, Any]:

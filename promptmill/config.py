@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .context.config import ContextConfig
 from .errors import ConfigError
 from .prompt import Prompt
 
@@ -71,6 +72,7 @@ class TaskConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     prompt: Prompt = Field(default_factory=Prompt)
+    context: ContextConfig | None = None
     base_dir: Path = Field(default=Path("."), exclude=True)
     source: str = Field(default="task config", exclude=True)
     prompt_source: str | None = Field(default=None, exclude=True)
@@ -145,9 +147,19 @@ def _allowed_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
         info = getattr(current, "model_fields", {}).get(str(key))
         if info is None:
             return []
-        current = info.annotation
+        current = _model_in(info.annotation)
     fields = getattr(current, "model_fields", {})
     return [name for name, info in fields.items() if not info.exclude]
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``Model | None`` (or the annotation itself)."""
+    import typing
+
+    for arg in typing.get_args(annotation) or (annotation,):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return annotation
 
 
 def load_yaml_model(path: Path, model: type[M]) -> M:

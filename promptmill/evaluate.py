@@ -56,6 +56,30 @@ def as_contextualizer(contextualizer: Contextualizer | None,
     return contextualizer or (_ContextFnStep(context_fn) if context_fn else None)
 
 
+def cached_generate(store: Store, model: Model, request: Request, params: GenerationParams,
+                    before_call: Callable[[], None] | None = None) -> Generation:
+    """One call through the store's cache: an answer already paid for is never asked again.
+
+    ``before_call`` runs only when the model is really called (e.g. a budget check).
+    """
+    key = call_key(model.identity, request, params)
+    hit = store.cached_calls([key]).get(key)
+    if hit is not None:
+        return _from_cache(hit)
+    if before_call is not None:
+        before_call()
+    gen = model.generate(request, params)
+    with store.transaction() as conn:
+        store.add_calls(conn, [{
+            "key": key, "model_identity": model.identity, "request": canonical_json(request),
+            "params": canonical_json(params.to_dict()), "sample": 0, "text": gen.text,
+            "tokens_in": gen.input_tokens, "tokens_out": gen.output_tokens,
+            "seconds": gen.seconds, "finish_reason": gen.finish_reason,
+            "logprobs": json.dumps(gen.logprobs) if gen.logprobs is not None else None,
+            "created_at": utcnow()}])
+    return gen
+
+
 def params_for(prompt: Prompt, params: GenerationParams) -> GenerationParams:
     """The run's generation parameters with the prompt's own output spec and token limit."""
     updates: dict[str, Any] = {}

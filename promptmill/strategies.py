@@ -52,7 +52,9 @@ def answer_shape(examples: Sequence[Example] | None) -> list[str]:
         return []
     notes = []
     words = [len(t.split()) for t in targets]
-    if max(words) == 1:
+    if all(len(t.strip()) == 1 for t in targets):
+        notes.append("Answer with a single character.")
+    elif max(words) == 1:
         notes.append("Answer with a single word.")
     elif max(words) <= 4:
         notes.append(f"Answer with at most {max(words)} words.")

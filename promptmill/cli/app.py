@@ -7,6 +7,7 @@ import sys
 import typer
 
 from . import evaluate as evaluate_cmds
+from . import induce as induce_cmds
 from . import kb as kb_cmds
 from . import optimize as optimize_cmds
 from . import prompts as prompt_cmds
@@ -47,6 +48,7 @@ optimize_cmds.register(app)
 prompt_cmds.register(app)
 replay_cmds.register(app)
 kb_cmds.register(app)
+induce_cmds.register(app)
 
 
 def main() -> None:

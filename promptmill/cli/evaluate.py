@@ -34,6 +34,7 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
              limit: int | None, cache: bool, resume: bool, alpha: float,
              progress: bool) -> list:
     from ..api import (
+        build_context,
         build_metric,
         build_model,
         config_record,
@@ -51,10 +52,11 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
         model = build_model(cfg, model_spec)
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
                           cache=cache, mode=cfg.model.mode, progress=progress)
+    contextualizer = build_context(cfg, task, model)
     results = []
     for p in chosen:
         result = evaluator.evaluate(examples, p, task=cfg.name, split=split, resume=resume,
-                                    config=config_record(cfg))
+                                    config=config_record(cfg), contextualizer=contextualizer)
         if result.resumed_from:
             console.print(f"resumed run {result.run_id}: {result.resumed_from} examples were "
                           "already done")
@@ -79,6 +81,7 @@ def print_results(results: list, alpha: float) -> None:
                       str(r.n_errors), str(led.calls), str(led.cache_hits),
                       str(led.tokens_in + led.tokens_out), fmt_seconds(led.wall_seconds))
     console.print(table)
+    _print_segments(results)
     if len(results) > 1:
         from ..api import compare
 
@@ -95,6 +98,24 @@ def print_results(results: list, alpha: float) -> None:
     last = results[-1][1].run_id
     console.print(f"[dim]Next: promptmill show {last} --failures · promptmill runs · "
                   f"promptmill export {last}[/]")
+
+
+def _print_segments(results: list) -> None:
+    """Per-intent-segment scores, when the runs were routed by intent."""
+    from rich.table import Table
+
+    from ..api import segment_scores
+
+    for _, r in results:
+        by_segment = segment_scores(r.run_id, store=State.store())
+        if not by_segment:
+            continue
+        table = Table(title=f"Run {r.run_id} by intent segment", title_justify="left")
+        for col in ("segment", "score [95% CI]", "n"):
+            table.add_column(col, justify="left" if col == "segment" else "right")
+        for segment, est in sorted(by_segment.items()):
+            table.add_row(segment, fmt_score(est.mean, est.low, est.high), str(est.n))
+        console.print(table)
 
 
 def demo(

@@ -30,7 +30,13 @@ def replay(run: str = typer.Argument(..., help="Run id (an eval or an optimize r
 
 
 def _replay_eval(store, info) -> list[str]:
-    from ..api import build_metric, generation_params, load_task, task_config_from_record
+    from ..api import (
+        build_context,
+        build_metric,
+        generation_params,
+        load_task,
+        task_config_from_record,
+    )
     from ..evaluate import Evaluator
     from ..models.replay import CacheOnlyModel
     from ..prompt import Prompt
@@ -40,9 +46,12 @@ def _replay_eval(store, info) -> list[str]:
     recorded = store.scores_by_example(info["id"])
     examples = [ex for ex in task.split("all") if ex.id in recorded]
     prompt = Prompt.model_validate(json.loads(store.get_prompt_by_id(info["prompt_id"])["body"]))
-    evaluator = Evaluator(CacheOnlyModel(info["model_identity"]), build_metric(cfg), store,
-                          params=generation_params(cfg), mode=cfg.model.mode, progress=False)
-    replayed = {s.example.id: s.score for s in evaluator.score_examples(prompt, examples)}
+    model = CacheOnlyModel(info["model_identity"])
+    evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
+                          mode=cfg.model.mode, progress=False)
+    context = build_context(cfg, task, model)  # same demos and passages, from the record
+    replayed = {s.example.id: s.score for s in evaluator.score_examples(
+        prompt, examples, contextualizer=context)}
     return [f"example {k}: recorded {v} replayed {replayed.get(k)}"
             for k, v in recorded.items() if replayed.get(k) != v]
 

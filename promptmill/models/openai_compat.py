@@ -89,8 +89,9 @@ class OpenAICompatModel(Model):
         args = self._chat_args(request, params)
         try:
             return self._client.chat.completions.create(**args)
-        except (self._openai.BadRequestError, self._openai.UnprocessableEntityError):
-            if not (params.constraint and self.constraint_mode == "auto"):
+        except self._openai.APIStatusError as exc:
+            if not (params.constraint and self.constraint_mode == "auto"
+                    and _rejects_response_format(exc)):
                 raise
             # this server does not know OpenAI's json_schema format: use JSON mode from now on
             self.constraint_mode = "json_object"
@@ -236,6 +237,13 @@ def openai_model(argument: str = "", **params: Any) -> OpenAICompatModel:
                           where="model.params", fix=f"use only: {', '.join(KNOWN_PARAMS)}")
     base_url = params.pop("base_url", None) or os.environ.get("OPENAI_BASE_URL")
     return OpenAICompatModel(argument, base_url=base_url or DEFAULT_BASE_URL, **params)
+
+
+def _rejects_response_format(exc: Any) -> bool:
+    """A server that does not know OpenAI's json_schema format: a 400/422, or (llama.cpp's
+    server) a 500 whose validation message names response_format."""
+    status = getattr(exc, "status_code", None)
+    return status in (400, 422) or (status == 500 and "response_format" in str(exc))
 
 
 def _check_settings(model_name: str, timeout: float, max_retries: int, concurrency: int,

@@ -12,11 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..evaluate import Evaluator, ScoredExample, call_key
+from ..evaluate import Evaluator, ScoredExample, cached_generate
 from ..metrics import Metric
 from ..models.base import GenerationParams, Messages, Model
 from ..prompt import Prompt, canonical_json
-from ..store.db import Store, utcnow
+from ..store.db import Store
 from ..task import Example
 from .budget import Budget, BudgetExhausted, Spend
 from .gate import AcceptanceGate, Verdict
@@ -158,21 +158,9 @@ class OptimizationContext:
         return texts
 
     def _proposal(self, request: Messages | str, params: GenerationParams) -> str:
-        key = call_key(self.proposer.identity, request, params)
-        hit = self.store.cached_calls([key]).get(key)
-        if hit is not None:
-            self.spend.charge(hit["tokens_in"] + hit["tokens_out"], cached=True)
-            return hit["text"]
-        self.spend.require(1, "a proposal")
-        gen = self.proposer.generate(request, params)
-        self.spend.charge(gen.input_tokens + gen.output_tokens, cached=False)
-        with self.store.transaction() as conn:
-            self.store.add_calls(conn, [{
-                "key": key, "model_identity": self.proposer.identity,
-                "request": canonical_json(request), "params": canonical_json(params.to_dict()),
-                "sample": 0, "text": gen.text, "tokens_in": gen.input_tokens,
-                "tokens_out": gen.output_tokens, "seconds": gen.seconds,
-                "finish_reason": gen.finish_reason, "logprobs": None, "created_at": utcnow()}])
+        gen = cached_generate(self.store, self.proposer, request, params,
+                              before_call=lambda: self.spend.require(1, "a proposal"))
+        self.spend.charge(gen.input_tokens + gen.output_tokens, cached=gen.cached)
         return gen.text
 
     # --- record ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """``fewshot``: choose worked examples (demos) from the training split by random search.
 
-Small models learn a task's format from two or three examples far better than from any
-instruction. Candidate demo sets are drawn from train (spread over distinct answers), with and
-without an answer-only format note, and the budget goes to the promising ones by successive
-halving on validation minibatches. The best is offered to the acceptance gate.
+Small models learn a task's format from a few examples far better than from any instruction.
+Candidate demo sets of k, 2k and k/2 examples are drawn from train (spread over distinct
+answers), with and without format notes from the strategy library, and the budget goes to
+the promising ones by successive halving on validation minibatches. The best is offered to
+the acceptance gate.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ class FewShot(Optimizer):
 
     def _propose(self, ctx: OptimizationContext, base) -> list:
         bases = [("", base.prompt)] + format_variants(base.prompt, ctx.train)
+        # k, then twice and half as many: how many demos a model needs varies by task and is
+        # cheap to try, since the demos are a shared prefix that llama.cpp computes once
+        sizes = [self.k, 2 * self.k, max(1, self.k // 2)]
         pool = []
         for i in range(self.n):
             origin, prompt = bases[i % len(bases)]
-            k = max(1, min(len(ctx.train), self.k if i % 2 == 0 else max(1, self.k // 2)))
+            k = max(1, min(len(ctx.train), sizes[i % len(sizes)]))
             demos = sample_demos(ctx.train, k, ctx.rng)
             cand = ctx.add(with_demos(prompt, demos), parents=[base.index],
                            origin=f"fewshot:k={k}" + (f"+{origin}" if origin else ""))

@@ -377,3 +377,28 @@ class OpenAIStub:
 def openai_stub() -> Iterator[OpenAIStub]:
     with OpenAIStub() as stub:
         yield stub
+
+
+@pytest.mark.server
+@pytest.mark.real_model
+def test_output_spec_is_enforced_by_the_server(llama_server_url):
+    """llama_cpp.server rejects OpenAI's json_schema format, so 'auto' falls back to JSON mode
+    with the schema, once; labels come back unwrapped and valid every time."""
+    from promptmill.constrain import OutputSpec
+
+    model = openai_model("smollm2", base_url=llama_server_url, max_retries=1)
+    labels = OutputSpec(labels=("positive", "negative"))
+    params = GenerationParams(max_tokens=16, constraint=labels.key())
+    for text in ("I loved this film", "Dreadful service", "It was okay I guess"):
+        out = model.generate([{"role": "user", "content": f"Sentiment of: {text}"}], params)
+        assert out.text in labels.labels, out.text
+    schema = OutputSpec(json_schema={"type": "object", "properties": {
+        "city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"]})
+    out = model.generate([{"role": "user", "content": "Describe Paris as JSON."}],
+                         GenerationParams(max_tokens=48, constraint=schema.key()))
+    assert schema.is_valid(out.text), out.text
+    grammar = openai_model("smollm2", base_url=llama_server_url, constraint_mode="grammar")
+    out = grammar.generate("Is water wet? Answer:", GenerationParams(max_tokens=8,
+                                                                     constraint=labels.key()))
+    assert out.text in labels.labels
