@@ -70,6 +70,8 @@ def run_task(name: str, model, store: Store, args) -> dict:
         "optimized_demos": len(result.best_prompt.demos),
         "optimized_output_format": result.best_prompt.output_format,
         "warnings": result.warnings,
+        # per-example 0/1 test scores, for paired tests against other tools (bench_dspy.py)
+        "seed_per_example": seed_t.scores, "optimized_per_example": best_t.scores,
     }
 
 

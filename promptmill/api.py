@@ -91,7 +91,8 @@ def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None
     backend = model if isinstance(model, Model) else build_model(cfg, model)
     examples = task.split(split)[: limit or None]
     evaluator = Evaluator(backend, build_metric(cfg), store, params=generation_params(cfg),
-                          cache=cache, mode=cfg.model.mode, progress=progress)
+                          cache=cache, mode=cfg.model.mode, progress=progress,
+                          demo_pool=task.train)
     return evaluator.evaluate(examples, chosen, task=cfg.name, split=split, resume=resume,
                               config=config_record(cfg),
                               contextualizer=build_context(cfg, task, backend))

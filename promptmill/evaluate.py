@@ -148,7 +148,8 @@ class Evaluator:
                  params: GenerationParams | None = None, cache: bool = True,
                  mode: str = "chat", progress: bool = True, chunk_size: int = 256,
                  retries: int = 2, max_consecutive_errors: int = 5,
-                 commit_every: int = 32, commit_seconds: float = 2.0):
+                 commit_every: int = 32, commit_seconds: float = 2.0,
+                 demo_pool: Sequence[Example] | None = None):
         self.model = model
         self.metric = metric
         self.store = store or Store()
@@ -161,6 +162,9 @@ class Evaluator:
         self.max_consecutive_errors = max_consecutive_errors
         self.commit_every = commit_every
         self.commit_seconds = commit_seconds
+        # where prompts with a demo_selection retrieve their demos from: the training split
+        self.demo_pool = list(demo_pool) if demo_pool is not None else None
+        self._selectors: dict[str, Any] = {}
 
     # --- public ---------------------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], prompt: Prompt, *, task: str = "task",
@@ -222,6 +226,8 @@ class Evaluator:
         described = contextualizer.describe() if contextualizer is not None else None
         if described and described != {"chain": [{}]}:
             body["context"] = described
+        if prompt.demo_selection is not None:
+            body["demo_pool"] = self._demo_selector(prompt).pool_fingerprint()
         return sha256_hex(canonical_json(body))[:32]
 
     def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
@@ -253,9 +259,28 @@ class Evaluator:
     # --- the work -------------------------------------------------------------------------
     def prepare(self, prompt: Prompt, example: Example,
                 contextualizer: Contextualizer | None = None) -> Prepared:
+        """The prompt's own retrieved demos first, then the contextualizer chain."""
+        prepared = Prepared(prompt)
+        if prompt.demo_selection is not None:
+            prepared = self._demo_selector(prompt).prepare(prepared, example)
         if contextualizer is None:
-            return Prepared(prompt)
-        return contextualizer.prepare(Prepared(prompt), example)
+            return prepared
+        return contextualizer.prepare(prepared, example)
+
+    def _demo_selector(self, prompt: Prompt):
+        selection = prompt.demo_selection
+        if self.demo_pool is None:
+            raise PromptmillError("this prompt retrieves its demos from a training pool, and "
+                                  "none was given", where=f"prompt '{prompt.name or prompt.hash}'"
+                                  " demo_selection", fix="evaluate it through a task config "
+                                  "(its train split is the pool), or pass demo_pool=task.train")
+        key = canonical_json(selection.model_dump(mode="json"))
+        if key not in self._selectors:
+            from .context.demos import DemoSelector
+
+            self._selectors[key] = DemoSelector(self.demo_pool, selection.k, selection.method,
+                                                selection.mmr_lambda, selection.balance_labels)
+        return self._selectors[key]
 
     def render(self, prompt: Prompt, example: Example,
                contextualizer: Contextualizer | None = None) -> Request:

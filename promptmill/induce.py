@@ -99,7 +99,8 @@ def induce(task: Task, model: Model, metric: Metric, *, seed_prompt: Prompt | No
         elif text not in instructions:
             instructions.append(text)
     candidates = _candidates(seed_prompt, instructions, strategies, task)
-    evaluator = Evaluator(model, metric, store, params=params, mode=mode, progress=progress)
+    evaluator = Evaluator(model, metric, store, params=params, mode=mode, progress=progress,
+                          demo_pool=task.train)
     examples = list(task.validation)[: limit or None]
     scored = []
     for origin, prompt in candidates:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -50,7 +50,17 @@ class Demo(BaseModel):
     output: str
 
 
-_OPTIONAL_FIELDS = ("output_spec", "extract", "max_tokens")
+_OPTIONAL_FIELDS = ("output_spec", "extract", "max_tokens", "demo_selection")
+
+
+class DemoSelection(BaseModel):
+    """Demos retrieved per input from the task's training split, instead of fixed ones."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    method: Literal["bm25", "embedding", "random"] = "bm25"
+    k: int = Field(default=4, ge=1)
+    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
+    balance_labels: bool = False
 
 
 class Prompt(BaseModel):
@@ -67,6 +77,7 @@ class Prompt(BaseModel):
     output_spec: OutputSpec | None = Field(default=None, description="enforced while decoding")
     extract: str | None = Field(default=None, description="answer extraction rule")
     max_tokens: int | None = Field(default=None, ge=1, description="overrides the run's limit")
+    demo_selection: DemoSelection | None = Field(default=None, description="per-input demos")
     name: str | None = Field(default=None, description="not part of the content hash")
 
     @field_validator("extract")

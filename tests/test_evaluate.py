@@ -218,3 +218,26 @@ def test_contextualizer_shapes_each_request_and_records_segments(store):
     # a different contextualizer is a different run, not a resume of this one
     plain = evaluator.evaluate(EXAMPLES, PROMPT, task="yn")
     assert plain.run_id != result.run_id
+
+
+def test_a_prompt_with_demo_selection_retrieves_from_the_pool(store):
+    from promptmill.errors import PromptmillError
+    from promptmill.prompt import DemoSelection
+
+    pool = [Example(f"t{i}", {"input": f"q{i} {'alpha' if i % 2 else 'beta'}"},
+                    "yes" if i % 2 else "no") for i in range(20)]
+    seen = []
+    model = FakeModel(fn=lambda t: seen.append(t) or "no")
+    prompt = PROMPT.model_copy(update={"demo_selection": DemoSelection(k=2, mmr_lambda=1.0)})
+    with pytest.raises(PromptmillError, match="demos from a training pool.*demo_pool"):
+        make(store, model).evaluate(EXAMPLES[:4], prompt, task="yn")
+    evaluator = make(store, model, demo_pool=pool)
+    query = Example("x", {"input": "q7 alpha"}, "yes")
+    request = evaluator.render(prompt, query)
+    shown = [m["content"] for m in request[1:-1] if m["role"] == "user"]
+    assert len(shown) == 2 and all("alpha" in s for s in shown)
+    assert "q7 alpha" not in shown  # an input is never its own demo
+    result = evaluator.evaluate(EXAMPLES[:4], prompt, task="yn")
+    other_pool = make(store, model, demo_pool=pool[:10]).evaluate(EXAMPLES[:4], prompt,
+                                                                   task="yn")
+    assert other_pool.run_id != result.run_id  # the pool is part of the run's identity

@@ -51,7 +51,8 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
     with console.status(f"loading model {model_spec or cfg.model.name}…"):
         model = build_model(cfg, model_spec)
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
-                          cache=cache, mode=cfg.model.mode, progress=progress)
+                          cache=cache, mode=cfg.model.mode, progress=progress,
+                          demo_pool=task.train)
     contextualizer = build_context(cfg, task, model)
     results = []
     for p in chosen:

@@ -75,7 +75,7 @@ def optimize_command(
     params = generation_params(cfg)
     if dry_run:
         evaluator = Evaluator(_NoModel(), build_metric(cfg), store, params=params,
-                              mode=cfg.model.mode)
+                              mode=cfg.model.mode, demo_pool=task.train)
         show_estimate(estimate(task, seed_prompt, budget, params, evaluator), method)
         return
     with console.status(f"loading model {model or cfg.model.name}…"):

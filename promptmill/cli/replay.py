@@ -48,7 +48,7 @@ def _replay_eval(store, info) -> list[str]:
     prompt = Prompt.model_validate(json.loads(store.get_prompt_by_id(info["prompt_id"])["body"]))
     model = CacheOnlyModel(info["model_identity"])
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
-                          mode=cfg.model.mode, progress=False)
+                          mode=cfg.model.mode, progress=False, demo_pool=task.train)
     context = build_context(cfg, task, model)  # same demos and passages, from the record
     replayed = {s.example.id: s.score for s in evaluator.score_examples(
         prompt, examples, contextualizer=context)}

@@ -67,7 +67,7 @@ class OptimizationContext:
         self.run_id = run_id
         self.on_event = on_event
         self.evaluator = Evaluator(model, metric, store, params=params, progress=False,
-                                   mode=mode)
+                                   mode=mode, demo_pool=train)
         self.candidates: list[Candidate] = []
         self.incumbent: Candidate | None = None
         self._hashes: dict[str, int] = {}

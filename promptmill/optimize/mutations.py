@@ -31,7 +31,7 @@ def demos_from(examples: Sequence[Example]) -> tuple[Demo, ...]:
 
 
 def with_demos(prompt: Prompt, examples: Sequence[Example]) -> Prompt:
-    return prompt.model_copy(update={"demos": demos_from(examples)})
+    return prompt.model_copy(update={"demos": demos_from(examples), "demo_selection": None})
 
 
 def sample_demos(train: Sequence[Example], k: int, rng: random.Random) -> list[Example]:

@@ -167,7 +167,8 @@ def _report(ctx: OptimizationContext, task: Task, seed_prompt: Prompt, optimizer
     best_row = store.save_prompt(name, best_prompt.content(), best_prompt.hash,
                                  parent_id=seed_row["id"] if best is not seed_cand else None,
                                  note=f"{optimizer.name} run {run_id}: {best.origin}")
-    evaluator = Evaluator(ctx.model, ctx.metric, store, params=params, progress=False, mode=mode)
+    evaluator = Evaluator(ctx.model, ctx.metric, store, params=params, progress=False, mode=mode,
+                          demo_pool=task.train)
     seed_test, best_test = (evaluator.evaluate(task.test, prompt, task=task.name, split="test",
                                                prompt_name=name, parent_run_id=run_id,
                                                config=config)
