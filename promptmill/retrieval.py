@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -371,20 +371,29 @@ def _bad_index(directory: Path, why: str) -> DataError:
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
+    return read_format_manifest(directory, MANIFEST, FORMAT, FORMAT_VERSION, INDEX_KINDS,
+                                _bad_index, "a promptmill index manifest")
+
+
+def read_format_manifest(directory: Path, filename: str, fmt: str, version: int,
+                         kinds: Any, bad: Callable[[Path, str], Exception],
+                         what: str) -> dict[str, Any]:
+    """A saved artefact's JSON manifest, checked for format, kind and version; ``bad`` builds
+    the error, so each artefact can say how to rebuild itself."""
     if not directory.is_dir():
-        raise _bad_index(directory, "the directory does not exist")
+        raise bad(directory, "the directory does not exist")
     try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads((directory / filename).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise _bad_index(directory, f"{MANIFEST} is missing") from None
+        raise bad(directory, f"{filename} is missing") from None
     except (OSError, ValueError) as exc:
-        raise _bad_index(directory, f"{MANIFEST} cannot be read ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
-            or manifest.get("kind") not in INDEX_KINDS:
-        raise _bad_index(directory, f"{MANIFEST} is not a promptmill index manifest")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise _bad_index(directory, f"it has format version {manifest.get('version')}, this "
-                                    f"promptmill reads version {FORMAT_VERSION}")
+        raise bad(directory, f"{filename} cannot be read ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt \
+            or manifest.get("kind") not in kinds:
+        raise bad(directory, f"{filename} is not {what}")
+    if manifest.get("version") != version:
+        raise bad(directory, f"it has format version {manifest.get('version')}, this "
+                             f"promptmill reads version {version}")
     return manifest
 
 

@@ -39,3 +39,20 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05) -> bool:
             return True
         time.sleep(interval)
     return False
+
+
+def run_main(args, capsys) -> tuple[int, str]:
+    """The CLI through main(), which turns PromptmillError into one line and exit status 2."""
+    import sys
+
+    from promptmill.cli.app import main
+
+    old = sys.argv
+    sys.argv = ["promptmill", *map(str, args)]
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    finally:
+        sys.argv = old
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out + out.err

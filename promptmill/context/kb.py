@@ -378,21 +378,10 @@ def _not_a_kb(directory: Path, why: str) -> DataError:
 
 
 def _read_manifest(directory: Path) -> dict[str, Any]:
-    if not directory.is_dir():
-        raise _not_a_kb(directory, "the directory does not exist")
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise _not_a_kb(directory, f"{MANIFEST} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise _not_a_kb(directory, f"{MANIFEST} cannot be read ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT \
-            or manifest.get("kind") not in KINDS:
-        raise _not_a_kb(directory, f"{MANIFEST} is not a knowledge base manifest")
-    if manifest.get("version") != FORMAT_VERSION:
-        raise _not_a_kb(directory, f"format version {manifest.get('version')} is not "
-                                   f"{FORMAT_VERSION}")
-    return manifest
+    from ..retrieval import read_format_manifest
+
+    return read_format_manifest(directory, MANIFEST, FORMAT, FORMAT_VERSION, KINDS, _not_a_kb,
+                                "a knowledge base manifest")
 
 
 def _read_saved_chunks(directory: Path) -> list[Chunk]:

@@ -2,11 +2,11 @@
 
 import json
 
-import pytest
+import helpers
 import yaml
 from typer.testing import CliRunner
 
-from promptmill.cli.app import app, main
+from promptmill.cli.app import app
 
 runner = CliRunner()
 
@@ -16,18 +16,7 @@ def run(*args, db):
 
 
 def run_main(*args, db, capsys):
-    """Through main(), which turns PromptmillError into one line and exit status 2."""
-    import sys
-
-    old = sys.argv
-    sys.argv = ["promptmill", "--db", db, *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out + out.err
+    return helpers.run_main(["--db", db, *args], capsys)
 
 
 def test_eval_runs_show_compare_export(capitals_task, sqlite_url, tmp_path):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
+from helpers import run_main
 from typer.testing import CliRunner
 
-from promptmill.cli.app import app, main
+from promptmill.cli.app import app
 
 runner = CliRunner()
 
@@ -21,19 +21,6 @@ def docs(tmp_path):
                                    "# Returns\nReturn [unused] items within 30 days.\n")
     (folder / "about.txt").write_text("We make kettles and toasters.")
     return folder
-
-
-def run_main(args, capsys) -> tuple[int, str]:
-    """Through main(), which turns PromptmillError into one line and exit status 2."""
-    old = sys.argv
-    sys.argv = ["promptmill", *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out + out.err
 
 
 def test_build_then_query_as_table_and_json(docs, tmp_path):
