@@ -1,5 +1,7 @@
 """fewshot: fixed demo sets of several sizes, and demos retrieved per input."""
 
+import pytest
+
 from promptmill.metrics import get_metric
 from promptmill.models.base import Generation, GenerationParams, Model
 from promptmill.optimize import Budget, optimize
@@ -51,3 +53,21 @@ def test_no_retrieval_when_the_pool_is_too_small(store):
                       metric=get_metric("exact"), budget=Budget(calls=150), method="fewshot",
                       store=store, seed=0)
     assert not any("retrieved" in c.origin for c in result.candidates)
+
+
+@pytest.mark.real_model
+@pytest.mark.slow
+def test_fewshot_with_retrieval_on_the_embedded_model(embedded_model, store):
+    from optimize_fakes import PLURALS
+
+    examples = [Example(f"p{i}", {"input": w}, p) for i, (w, p) in enumerate(PLURALS)]
+    task = Task("plurals", train=examples[:16], validation=examples[16:22],
+                test=examples[22:])
+    result = optimize(task, Prompt(instruction="Write the plural of the word.", name="plurals"),
+                      embedded_model, metric=get_metric("exact"), budget=Budget(calls=70),
+                      method="fewshot", store=store, seed=0,
+                      params=GenerationParams(max_tokens=8))
+    assert result.spend["calls"] <= 70
+    assert any("retrieved" in c.origin for c in result.candidates)
+    assert result.best_validation >= result.seed_validation
+    assert result.best_test.n == 6
