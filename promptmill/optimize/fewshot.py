@@ -4,28 +4,33 @@ Small models learn a task's format from a few examples far better than from any 
 Candidate demo sets of k, 2k and k/2 examples are drawn from train (spread over distinct
 answers), with and without format notes from the strategy library; two candidates instead
 retrieve each input's nearest training examples (embeddings and BM25, see
-promptmill.context.demos). The budget goes to the promising ones by successive halving on
-validation minibatches. The best is offered to the acceptance gate.
+promptmill.context.demos), and one shows bootstrapped demos: the model's own answers to
+training inputs that the metric accepted, as DSPy's BootstrapFewShot does. The budget goes
+to the promising ones by successive halving on validation minibatches. The best is offered
+to the acceptance gate.
 """
 
 from __future__ import annotations
 
-from ..prompt import DemoSelection
+from ..prompt import Demo, DemoSelection
 from .bandit import successive_halving
 from .base import Optimizer
 from .context import OptimizationContext
 from .mutations import format_variants, sample_demos, with_demos
+
+BOOTSTRAP_SLOT = 2  # the pool position of the bootstrapped candidate
+BOOTSTRAP_TRIES = 3  # training inputs tried per wanted trace, at most
 
 
 class FewShot(Optimizer):
     name = "fewshot"
 
     def __init__(self, k: int = 4, candidates: int = 8, first_batch: int = 8,
-                 rounds: int = 2, retrieve: bool = True):
+                 rounds: int = 2, retrieve: bool = True, bootstrap: bool = True):
         super().__init__(k=k, candidates=candidates, first_batch=first_batch, rounds=rounds,
-                         retrieve=retrieve)
+                         retrieve=retrieve, bootstrap=bootstrap)
         self.k, self.n, self.first_batch, self.rounds = k, candidates, first_batch, rounds
-        self.retrieve = retrieve
+        self.retrieve, self.bootstrap = retrieve, bootstrap
 
     def optimize(self, ctx: OptimizationContext) -> None:
         for _ in range(self.rounds):
@@ -43,11 +48,16 @@ class FewShot(Optimizer):
         # cheap to try, since the demos are a shared prefix that llama.cpp computes once
         sizes = [self.k, 2 * self.k, max(1, self.k // 2)]
         retrieved = self._retrieval_slots(ctx)
+        traces = self._bootstrap(ctx, base) if self.bootstrap and self.n >= 3 else []
         pool = []
         for i in range(self.n):
             origin, prompt = bases[i % len(bases)]
             k = max(1, min(len(ctx.train), sizes[i % len(sizes)]))
-            if i in retrieved:
+            if i == BOOTSTRAP_SLOT and traces:
+                candidate = prompt.model_copy(update={"demos": tuple(traces),
+                                                      "demo_selection": None})
+                label = f"fewshot:bootstrapped k={len(traces)}"
+            elif i in retrieved:
                 method = retrieved[i]
                 candidate = prompt.model_copy(update={"demos": (), "demo_selection":
                                                       DemoSelection(method=method, k=self.k)})
@@ -60,6 +70,34 @@ class FewShot(Optimizer):
             if cand is not None:
                 pool.append(cand)
         return pool
+
+    def _bootstrap(self, ctx: OptimizationContext, base) -> list[Demo]:
+        """Demos made of the model's own answers that the metric accepts (DSPy's bootstrapped
+        traces): a teacher prompt with labelled demos answers training inputs, and the accepted
+        answers become demos. Where the metric accepts several answers, these show the model a
+        way of answering it can actually produce, which a gold label may not."""
+        labelled = sample_demos(ctx.train, min(self.k, len(ctx.train)), ctx.rng)
+        shown = {ex.id for ex in labelled}
+        inputs = [ex for ex in ctx.train if ex.id not in shown]
+        ctx.rng.shuffle(inputs)
+        inputs = inputs[: BOOTSTRAP_TRIES * self.k]
+        if not inputs or not ctx.can_afford(len(inputs) + len(ctx.validation)):
+            return []
+        teacher = ctx.add(with_demos(base.prompt, labelled), parents=[base.index],
+                          origin=f"fewshot:bootstrap-teacher k={len(labelled)}")
+        if teacher is None:
+            return []
+        traces: list[Demo] = []
+        for start in range(0, len(inputs), self.k):  # stop paying once k traces are found
+            for scored in ctx.evaluate(teacher, inputs[start:start + self.k]):
+                if scored.score >= 1.0 and scored.output and scored.output.strip():
+                    traces.append(Demo(inputs=dict(scored.example.inputs),
+                                       output=scored.output.strip()))
+            if len(traces) >= self.k:
+                break
+        ctx.event("fewshot bootstrap", teacher, detail={"tried": len(teacher.outcomes),
+                                                         "traces": len(traces)})
+        return traces[: self.k]
 
     def _retrieval_slots(self, ctx: OptimizationContext) -> dict[int, str]:
         """Which candidates retrieve their demos per input (the nearest training examples)

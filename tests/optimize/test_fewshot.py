@@ -71,3 +71,30 @@ def test_fewshot_with_retrieval_on_the_embedded_model(embedded_model, store):
     assert any("retrieved" in c.origin for c in result.candidates)
     assert result.best_validation >= result.seed_validation
     assert result.best_test.n == 6
+
+
+class EchoWhenShownModel(Model):
+    """Echoes the input once any demo shows an echo; otherwise answers 'unknown'. The metric
+    accepts the input itself as an alternative answer, as the rhymes task's data does."""
+
+    identity = "fake:echo-when-shown"
+
+    def generate(self, request, params: GenerationParams) -> Generation:
+        pairs = list(zip(request[1::2], request[2::2], strict=False))
+        echoed = any(u["content"] == a["content"] for u, a in pairs if a["role"] == "assistant")
+        labelled = any(a["role"] == "assistant" for _, a in pairs)
+        word = request[-1]["content"]
+        return Generation(word if echoed or (labelled and len(word) % 2) else "unknown", 5, 1)
+
+
+def test_bootstrapped_demos_are_the_models_own_accepted_answers(store):
+    words = [f"w{'x' * (i % 5)}{i}" for i in range(40)]
+    examples = [Example(f"e{i}", {"input": w}, f"gold{i}", (w,)) for i, w in enumerate(words)]
+    task = Task("echo", train=examples[:20], validation=examples[20:32], test=examples[32:])
+    result = optimize(task, Prompt(instruction="Rhyme it.", name="echo"), EchoWhenShownModel(),
+                      metric=get_metric("exact"), budget=Budget(calls=200), method="fewshot",
+                      store=store, seed=0)
+    boot = next(c for c in result.candidates if c.origin.startswith("fewshot:bootstrapped"))
+    assert all(d.output == d.inputs["input"] for d in boot.prompt.demos)  # not the gold labels
+    assert result.best_test.score.mean == 1.0
+    assert "bootstrapped" in result.summary()["best_candidate_origin"]
