@@ -169,12 +169,18 @@ class Prompt(BaseModel):
 
         return load_yaml_model(Path(path), cls)
 
-    def to_file(self, path: str | Path) -> None:
+    def to_yaml(self) -> str:
+        """The prompt as a readable YAML file: unset fields left out, nested settings whole."""
         import yaml
 
-        Path(path).write_text(yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True,
-                                                             exclude_none=True),
-                                             sort_keys=False, allow_unicode=True))
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+        for nested in ("demo_selection", "output_spec"):  # {} would hide the settings used
+            if getattr(self, nested) is not None:
+                data[nested] = getattr(self, nested).model_dump(mode="json", exclude_none=True)
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def to_file(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_yaml())
 
 
 def parse_prompt_ref(ref: str) -> tuple[str, str | None]:

@@ -64,3 +64,15 @@ def test_prompt_file_roundtrip(tmp_path):
 
 def test_variables_lists_template_fields():
     assert Prompt(template="{{ a }} and {{ b|upper }}").variables() == {"a", "b"}
+
+
+def test_yaml_shows_nested_settings_in_full_and_round_trips(tmp_path):
+    from promptmill.prompt import DemoSelection
+
+    prompt = Prompt(instruction="Classify.", demo_selection=DemoSelection(),
+                    output_spec={"labels": ["a", "b"]}, extract="first_line")
+    text = prompt.to_yaml()
+    assert "method: bm25" in text and "k: 4" in text and "- a" in text
+    assert "context_slots" not in text  # unset fields stay out
+    prompt.to_file(tmp_path / "p.yaml")
+    assert Prompt.from_file(tmp_path / "p.yaml") == prompt

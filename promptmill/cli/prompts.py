@@ -21,10 +21,7 @@ def _load(ref: str):
 
 
 def _yaml(prompt) -> str:
-    import yaml
-
-    return yaml.safe_dump(prompt.model_dump(mode="json", exclude_defaults=True),
-                          sort_keys=False, allow_unicode=True)
+    return prompt.to_yaml()
 
 
 @prompts_app.command("list")

@@ -32,6 +32,15 @@ def packaged_embedding_model_path() -> Path:
     return path
 
 
+def _quiet_transformers() -> None:
+    """No 'Loading weights' progress bar in the middle of promptmill's own display."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        return
+    hf_logging.disable_progress_bar()
+
+
 def _encoder(model: str | None) -> Any:
     """One SentenceTransformer per model per process: loading takes seconds."""
     key = model or ""
@@ -39,6 +48,7 @@ def _encoder(model: str | None) -> Any:
         if key not in _ENCODERS:
             os.environ["HF_HUB_OFFLINE"] = "1"  # never reach for the network while scoring
             st = _sentence_transformers()
+            _quiet_transformers()
             path = str(packaged_embedding_model_path()) if model is None else model
             try:
                 _ENCODERS[key] = st.SentenceTransformer(path, device="cpu")
