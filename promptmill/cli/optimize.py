@@ -50,6 +50,7 @@ def optimize_command(
 ) -> None:
     """Optimize a prompt on train+validation; report seed vs optimized on test."""
     from ..api import (
+        build_context,
         build_metric,
         build_model,
         config_record,
@@ -88,7 +89,8 @@ def optimize_command(
                               proposer=proposer_model, store=store, params=params, alpha=alpha,
                               gate=not no_gate, seed=seed, mode=cfg.model.mode,
                               on_event=display.update, config=config_record(cfg),
-                              resume=not fresh)
+                              resume=not fresh,
+                              contextualizer=build_context(cfg, task, task_model))
     print_report(result)
 
 

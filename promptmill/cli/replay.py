@@ -57,7 +57,13 @@ def _replay_eval(store, info) -> list[str]:
 
 
 def _replay_optimization(store, info) -> list[str]:
-    from ..api import build_metric, generation_params, load_task, task_config_from_record
+    from ..api import (
+        build_context,
+        build_metric,
+        generation_params,
+        load_task,
+        task_config_from_record,
+    )
     from ..models.replay import CacheOnlyModel
     from ..optimize import Budget, optimize
     from ..prompt import Prompt
@@ -74,7 +80,9 @@ def _replay_optimization(store, info) -> list[str]:
                       else CacheOnlyModel(proposer), store=store,
                       params=generation_params(cfg), alpha=record["alpha"], gate=record["gate"],
                       seed=info["seed"], mode=cfg.model.mode, resume=False,
-                      prompt_name=record.get("prompt_name"), config=record)
+                      prompt_name=record.get("prompt_name"), config=record,
+                      contextualizer=build_context(cfg, task, CacheOnlyModel(
+                          info["model_identity"])))
     return _compare_searches(store.candidates(info["id"]), store.candidates(result.run_id),
                              record.get("result", {}), result.summary())
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context.base import Contextualizer
 from ..evaluate import Evaluator, ScoredExample, cached_generate
 from ..metrics import Metric
 from ..models.base import GenerationParams, Messages, Model
@@ -56,7 +57,8 @@ class OptimizationContext:
                  metric: Metric, store: Store, budget: Budget, params: GenerationParams,
                  proposer: Model | None = None, gate: AcceptanceGate | None = None,
                  seed: int = 0, mode: str = "chat", run_id: int | None = None,
-                 on_event: EventHook | None = None):
+                 on_event: EventHook | None = None,
+                 contextualizer: Contextualizer | None = None):
         self.train, self.validation = train, validation
         self.model, self.proposer = model, proposer or model
         self.metric, self.store, self.params = metric, store, params
@@ -66,6 +68,7 @@ class OptimizationContext:
         self.spend = Spend(budget)
         self.run_id = run_id
         self.on_event = on_event
+        self.contextualizer = contextualizer
         self.evaluator = Evaluator(model, metric, store, params=params, progress=False,
                                    mode=mode, demo_pool=train)
         self.candidates: list[Candidate] = []
@@ -98,7 +101,8 @@ class OptimizationContext:
         if self.candidates and not prompt.instruction.strip() and not prompt.demos:
             return "empty instruction and no demos"
         try:
-            self.evaluator.render(prompt, (self.validation or self.train)[0])
+            self.evaluator.render(prompt, (self.validation or self.train)[0],
+                                  self.contextualizer)
         except Exception as exc:  # noqa: BLE001 - any render failure disqualifies a proposal
             return f"does not render: {exc}"
         return None
@@ -109,7 +113,8 @@ class OptimizationContext:
         todo = [ex for ex in examples if ex.id not in cand.outcomes]
         if todo:
             self.spend.require(len(todo), f"scoring candidate {cand.index}")
-            for scored in self.evaluator.score_examples(cand.prompt, todo):
+            for scored in self.evaluator.score_examples(cand.prompt, todo,
+                                                        contextualizer=self.contextualizer):
                 gen = scored.generation
                 tokens = (gen.input_tokens + gen.output_tokens) if gen else 0
                 self.spend.charge(tokens, cached=bool(gen and gen.cached))

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context.base import Contextualizer
 from ..errors import ConfigError, PromptmillError
 from ..evaluate import EvalResult, Evaluator
 from ..metrics import Metric
@@ -95,13 +96,15 @@ def estimate(task: Task, seed: Prompt, budget: Budget, params: GenerationParams,
 
 def fingerprint(task: Task, seed: Prompt, model: Model, proposer: Model, metric: Metric,
                 params: GenerationParams, method: dict, budget: Budget, gate: AcceptanceGate,
-                seed_value: int) -> str:
+                seed_value: int, context: dict[str, Any] | None = None) -> str:
     ids = [ex.id for ex in (*task.train, *task.validation)]
-    return sha256_hex(canonical_json({
-        "task": task.name, "ids": sha256_hex("\n".join(ids)), "seed_prompt": seed.hash,
-        "model": model.identity, "proposer": proposer.identity, "metric": metric.describe(),
-        "params": params.to_dict(), "method": method, "budget": budget.to_dict(),
-        "gate": [gate.alpha, gate.enabled], "seed": seed_value}))[:32]
+    body = {"task": task.name, "ids": sha256_hex("\n".join(ids)), "seed_prompt": seed.hash,
+            "model": model.identity, "proposer": proposer.identity,
+            "metric": metric.describe(), "params": params.to_dict(), "method": method,
+            "budget": budget.to_dict(), "gate": [gate.alpha, gate.enabled], "seed": seed_value}
+    if context:  # absent without a context, so earlier runs keep their fingerprints
+        body["context"] = context
+    return sha256_hex(canonical_json(body))[:32]
 
 
 def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, budget: Budget,
@@ -110,8 +113,14 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
              params: GenerationParams | None = None, alpha: float = 0.05, gate: bool = True,
              seed: int = 0, mode: str = "chat", prompt_name: str | None = None,
              on_event: EventHook | None = None, config: dict[str, Any] | None = None,
-             resume: bool = True) -> OptimizationResult:
-    """Search for a better prompt on train+validation; report seed vs best on test."""
+             resume: bool = True,
+             contextualizer: Contextualizer | None = None) -> OptimizationResult:
+    """Search for a better prompt on train+validation; report seed vs best on test.
+
+    ``contextualizer`` (a task config's ``context:`` chain) shapes every prompt per example
+    during the search and the test evaluation alike, so the optimized prompt is measured the
+    way it will be used.
+    """
     store = store or Store()
     params = params or GenerationParams()
     proposer = proposer or model
@@ -119,14 +128,15 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
     optimizer = get_optimizer(method, **(options or {}))
     acceptance = AcceptanceGate(alpha=alpha, enabled=gate)
     key = fingerprint(task, seed_prompt, model, proposer, metric, params,
-                      optimizer.describe(), budget, acceptance, seed)
+                      optimizer.describe(), budget, acceptance, seed,
+                      contextualizer.describe() if contextualizer is not None else None)
     run_id = _open_run(store, key, task, seed_prompt, model, proposer, metric, optimizer,
                        budget, acceptance, seed, config, resume, prompt_name)
     started = time.perf_counter()
     ctx = OptimizationContext(train=task.train, validation=task.validation, model=model,
                               metric=metric, store=store, budget=budget, params=params,
                               proposer=proposer, gate=acceptance, seed=seed, mode=mode,
-                              run_id=run_id, on_event=on_event)
+                              run_id=run_id, on_event=on_event, contextualizer=contextualizer)
     try:
         _search(ctx, optimizer, seed_prompt)
         result = _report(ctx, task, seed_prompt, optimizer, store, run_id, prompt_name, params,
@@ -171,7 +181,8 @@ def _report(ctx: OptimizationContext, task: Task, seed_prompt: Prompt, optimizer
                           demo_pool=task.train)
     seed_test, best_test = (evaluator.evaluate(task.test, prompt, task=task.name, split="test",
                                                prompt_name=name, parent_run_id=run_id,
-                                               config=config)
+                                               config=config,
+                                               contextualizer=ctx.contextualizer)
                             for prompt in (seed_prompt, best_prompt))
     shared = sorted(set(seed_test.scores) & set(best_test.scores))
     comparison = paired_test([seed_test.scores[k] for k in shared],

@@ -139,3 +139,25 @@ def test_context_is_recorded_so_a_replay_rebuilds_it(tmp_path):
     out = CliRunner().invoke(app, ["--db", db, "replay", str(result.run_id)])
     assert out.exit_code == 0, out.output
     assert "replayed exactly" in out.output
+
+
+def test_optimize_and_its_replay_use_the_context_section(tmp_path):
+    prompt = {"instruction": "Name the colour.", "template": "{{ text }}",
+              "context_slots": ["situation"]}
+    config = _task(tmp_path, {"situation": {"audience": "painters"}}, prompt)
+    data = yaml.safe_load(config.read_text())
+    data["model"] = {"name": "fake", "params": {"answers": {"painters": "red"},
+                                                "default": "no context"}}
+    data["splits"] = {"train": 12, "validation": 10, "test": 10, "seed": 0}
+    config.write_text(yaml.safe_dump(data))
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    out = CliRunner().invoke(app, ["--db", db, "optimize", str(config), "--method", "fewshot",
+                                   "--budget-calls", "60", "--quiet"])
+    assert out.exit_code == 0, out.output
+    store = Store(db)
+    search = next(r for r in store.list_runs() if r["kind"] == "optimize")
+    outputs = {row["output"] for child in store.child_runs(search["id"])
+               for row in store.iter_results(child["id"])}
+    assert outputs == {"red"}  # every test answer was given with the situation in the prompt
+    replay = CliRunner().invoke(app, ["--db", db, "replay", str(search["id"])])
+    assert replay.exit_code == 0, replay.output
