@@ -32,6 +32,7 @@ from common import (  # noqa: E402
     ROOT,
     emit,
     environment,
+    estimate,
     load_ii,
     metric_for,
     require_data,
@@ -45,18 +46,13 @@ from promptmill.evaluate import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams, load_model  # noqa: E402
 from promptmill.prompt import Prompt  # noqa: E402
-from promptmill.stats import mean_ci, paired_test  # noqa: E402
+from promptmill.stats import paired_test  # noqa: E402
 from promptmill.store.db import Store  # noqa: E402
 from promptmill.strategies import closed_label_set  # noqa: E402
 from promptmill.task import Example  # noqa: E402
 
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
 KB_DIR = ROOT / "benchmarks" / "kb_manual"
-
-
-def estimate(scores: list[float]) -> dict:
-    e = mean_ci(scores)
-    return {"mean": round(e.mean, 4), "ci": [round(e.low, 4), round(e.high, 4)]}
 
 
 def compare(a: list[float], b: list[float]) -> dict:

@@ -65,6 +65,14 @@ def environment() -> dict:
             "cpus": os.cpu_count(), "llama_cpp_python": llama_cpp.__version__}
 
 
+def estimate(scores: list[float]) -> dict:
+    """Mean and 95% CI of per-example scores, rounded for the JSON output."""
+    from promptmill.stats import mean_ci
+
+    e = mean_ci(scores)
+    return {"mean": round(e.mean, 4), "ci": [round(e.low, 4), round(e.high, 4)]}
+
+
 def emit(name: str, payload: dict) -> None:
     """Print JSON to stdout and keep a copy under benchmarks/results/ (ignored by git)."""
     text = json.dumps(payload, indent=2)

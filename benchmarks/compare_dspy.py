@@ -17,23 +17,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, emit  # noqa: E402
+from common import ROOT, emit, estimate  # noqa: E402
 
-from promptmill.stats import mean_ci, paired_test  # noqa: E402
+from promptmill.stats import paired_test  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def _estimate(scores: list[float]) -> dict:
-    e = mean_ci(scores)
-    return {"mean": round(e.mean, 4), "ci": [round(e.low, 4), round(e.high, 4)]}
 
 
 def _versus(ours: dict, theirs: dict, label: str) -> dict:
     shared = sorted(set(ours) & set(theirs))
     a, b = [theirs[k] for k in shared], [ours[k] for k in shared]
     test = paired_test(a, b, label_a=label, label_b="promptmill")
-    return {"n": len(shared), label: _estimate(a), "promptmill": _estimate(b),
+    return {"n": len(shared), label: estimate(a), "promptmill": estimate(b),
             "diff_points": round(100 * (test.mean_b - test.mean_a), 1),
             "p_value": test.p_value, "winner": test.winner}
 

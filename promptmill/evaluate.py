@@ -25,7 +25,7 @@ from .extract import extract_answer
 from .ledger import Ledger
 from .metrics import Metric
 from .models.base import Generation, GenerationParams, Model, Request
-from .prompt import Prompt, canonical_json, sha256_hex
+from .prompt import DemoSelection, Prompt, canonical_json, sha256_hex
 from .stats import Estimate, mean_ci
 from .store.db import Store, utcnow
 from .task import Example
@@ -164,7 +164,7 @@ class Evaluator:
         self.commit_seconds = commit_seconds
         # where prompts with a demo_selection retrieve their demos from: the training split
         self.demo_pool = list(demo_pool) if demo_pool is not None else None
-        self._selectors: dict[str, Any] = {}
+        self._selectors: dict[DemoSelection, Any] = {}
 
     # --- public ---------------------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], prompt: Prompt, *, task: str = "task",
@@ -224,7 +224,7 @@ class Evaluator:
                 "prompt": prompt.hash, "metric": self.metric.describe(),
                 "params": self.params.to_dict(), "mode": self.mode, "examples": ids}
         described = contextualizer.describe() if contextualizer is not None else None
-        if described and described != {"chain": [{}]}:
+        if described:
             body["context"] = described
         if prompt.demo_selection is not None:
             body["demo_pool"] = self._demo_selector(prompt).pool_fingerprint()
@@ -274,13 +274,13 @@ class Evaluator:
                                   "none was given", where=f"prompt '{prompt.name or prompt.hash}'"
                                   " demo_selection", fix="evaluate it through a task config "
                                   "(its train split is the pool), or pass demo_pool=task.train")
-        key = canonical_json(selection.model_dump(mode="json"))
-        if key not in self._selectors:
+        if selection not in self._selectors:  # frozen, so hashable: no per-example JSON key
             from .context.demos import DemoSelector
 
-            self._selectors[key] = DemoSelector(self.demo_pool, selection.k, selection.method,
-                                                selection.mmr_lambda, selection.balance_labels)
-        return self._selectors[key]
+            self._selectors[selection] = DemoSelector(self.demo_pool, selection.k,
+                                                      selection.method, selection.mmr_lambda,
+                                                      selection.balance_labels)
+        return self._selectors[selection]
 
     def render(self, prompt: Prompt, example: Example,
                contextualizer: Contextualizer | None = None) -> Request:

@@ -29,27 +29,28 @@ def replay(run: str = typer.Argument(..., help="Run id (an eval or an optimize r
     console.print(f"[green]run {info['id']} replayed exactly[/] from the record and the cache")
 
 
-def _replay_eval(store, info) -> list[str]:
-    from ..api import (
-        build_context,
-        build_metric,
-        generation_params,
-        load_task,
-        task_config_from_record,
-    )
-    from ..evaluate import Evaluator
+def _recorded(info):
+    """The run's config record, its task, a cache-only model and the same context chain."""
+    from ..api import build_context, load_task, task_config_from_record
     from ..models.replay import CacheOnlyModel
-    from ..prompt import Prompt
 
     record = json.loads(info["config"])
     cfg, task = load_task(task_config_from_record(record))
+    model = CacheOnlyModel(info["model_identity"])
+    return record, cfg, task, model, build_context(cfg, task, model)
+
+
+def _replay_eval(store, info) -> list[str]:
+    from ..api import build_metric, generation_params
+    from ..evaluate import Evaluator
+    from ..prompt import Prompt
+
+    _, cfg, task, model, context = _recorded(info)
     recorded = store.scores_by_example(info["id"])
     examples = [ex for ex in task.split("all") if ex.id in recorded]
     prompt = Prompt.model_validate(json.loads(store.get_prompt_by_id(info["prompt_id"])["body"]))
-    model = CacheOnlyModel(info["model_identity"])
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
                           mode=cfg.model.mode, progress=False, demo_pool=task.train)
-    context = build_context(cfg, task, model)  # same demos and passages, from the record
     replayed = {s.example.id: s.score for s in evaluator.score_examples(
         prompt, examples, contextualizer=context)}
     return [f"example {k}: recorded {v} replayed {replayed.get(k)}"
@@ -57,32 +58,24 @@ def _replay_eval(store, info) -> list[str]:
 
 
 def _replay_optimization(store, info) -> list[str]:
-    from ..api import (
-        build_context,
-        build_metric,
-        generation_params,
-        load_task,
-        task_config_from_record,
-    )
+    from ..api import build_metric, generation_params
     from ..models.replay import CacheOnlyModel
     from ..optimize import Budget, optimize
     from ..prompt import Prompt
 
-    record = json.loads(info["config"])
-    cfg, task = load_task(task_config_from_record(record))
+    record, cfg, task, model, context = _recorded(info)
     opt = dict(record["optimizer"])
     method = opt.pop("method")
     proposer = record["proposer"]
     result = optimize(task, Prompt.model_validate(record["seed_prompt"]),
-                      CacheOnlyModel(info["model_identity"]), metric=build_metric(cfg),
+                      model, metric=build_metric(cfg),
                       budget=Budget(**record["budget"]), method=method, options=opt,
                       proposer=None if proposer == info["model_identity"]
                       else CacheOnlyModel(proposer), store=store,
                       params=generation_params(cfg), alpha=record["alpha"], gate=record["gate"],
                       seed=info["seed"], mode=cfg.model.mode, resume=False,
                       prompt_name=record.get("prompt_name"), config=record,
-                      contextualizer=build_context(cfg, task, CacheOnlyModel(
-                          info["model_identity"])))
+                      contextualizer=context)
     return _compare_searches(store.candidates(info["id"]), store.candidates(result.run_id),
                              record.get("result", {}), result.summary())
 

@@ -51,7 +51,9 @@ class Chain:
         return prepared
 
     def describe(self) -> dict[str, Any]:
-        return {"chain": [s.describe() for s in self.steps]}
+        # steps without an identity (a bare context function) describe as {} and are left out
+        described = [d for d in (s.describe() for s in self.steps) if d]
+        return {"chain": described} if described else {}
 
     def __call__(self, prompt: Prompt, example: Example) -> Prepared:
         return self.prepare(Prepared(prompt), example)
