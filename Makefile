@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[dev,postgres,server,embed]'
+	$(PY) -m pip install -q -e '.[dev,postgres,server,embed,web,serve,tune,ray]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -14,6 +14,9 @@ from . import prompts as prompt_cmds
 from . import replay as replay_cmds
 from . import runs as run_cmds
 from . import scaffold
+from . import serve as serve_cmds
+from . import tune as tune_cmds
+from . import ui as ui_cmds
 from .common import State, err_console
 
 app = typer.Typer(name="promptmill", no_args_is_help=True, add_completion=False,
@@ -49,6 +52,9 @@ prompt_cmds.register(app)
 replay_cmds.register(app)
 kb_cmds.register(app)
 induce_cmds.register(app)
+tune_cmds.register(app)
+serve_cmds.register(app)
+ui_cmds.register(app)
 
 
 def main() -> None:

@@ -137,3 +137,62 @@ trajectory = Table(
     Column("seconds", Float, nullable=False),
     Column("detail", Text, nullable=True),
 )
+
+# --- production, tuning and workbench (migration 0004) -----------------------------------------
+traces = Table(
+    "traces", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prompt_name", String(200), nullable=False),
+    Column("prompt_id", Integer, ForeignKey("prompts.id"), nullable=True),
+    Column("model", String(500), nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON: the template variables of the request
+    Column("messages", Text, nullable=True),  # JSON: what was sent to the backend
+    Column("output", Text, nullable=True),
+    Column("status", Integer, nullable=False),  # HTTP status returned to the client
+    Column("error", Text, nullable=True),
+    Column("tokens_in", Integer, nullable=False, default=0),
+    Column("tokens_out", Integer, nullable=False, default=0),
+    Column("seconds", Float, nullable=False, default=0.0),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_traces_prompt", "prompt_name", "id"),
+)
+
+adapters = Table(
+    "adapters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("method", String(32), nullable=False),  # lora | prompt-tuning | prefix
+    Column("base_model", String(500), nullable=False),
+    Column("task", String(200), nullable=False),
+    Column("path", Text, nullable=False),  # folder holding the PEFT adapter and checkpoints
+    Column("config", Text, nullable=False),  # JSON: hyperparameters and prompt used
+    Column("metrics", Text, nullable=True),  # JSON: per-epoch losses and validation scores
+    Column("status", String(32), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
+)
+
+ratings = Table(
+    "ratings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("example_id", String(200), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("author", String(200), nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_ratings_run_example", "run_id", "example_id"),
+)
+
+jobs = Table(
+    "jobs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # eval | optimize
+    Column("status", String(32), nullable=False),  # queued | running | done | failed | cancelled
+    Column("config", Text, nullable=False),
+    Column("run_id", Integer, nullable=True),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)

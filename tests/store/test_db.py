@@ -14,7 +14,16 @@ def test_migrations_create_the_schema_once(any_store):
     Store(any_store.url).close()  # reopening an up-to-date store is a no-op
     with any_store.engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() \
-            == "0003_context"
+            == "0004_workbench"
+
+
+def test_migrations_build_exactly_the_declared_schema(any_store):
+    from promptmill.store import schema
+
+    inspector = sa.inspect(any_store.engine)
+    for table in schema.metadata.sorted_tables:
+        migrated = {c["name"] for c in inspector.get_columns(table.name)}
+        assert migrated == {c.name for c in table.columns}, table.name
 
 
 def test_prompt_versions_are_content_addressed_and_taggable(any_store):
