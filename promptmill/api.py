@@ -77,7 +77,7 @@ def build_metric(cfg: TaskConfig) -> Metric:
 def generation_params(cfg: TaskConfig) -> GenerationParams:
     g = cfg.generation
     return GenerationParams(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p,
-                            seed=g.seed, stop=tuple(g.stop))
+                            seed=g.seed, stop=tuple(g.stop), logprobs=g.logprobs)
 
 
 def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None, *,

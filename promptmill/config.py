@@ -56,6 +56,7 @@ class GenerationConfig(_Strict):
     top_p: float = Field(default=1.0, gt=0.0, le=1.0)
     seed: int = 0
     stop: list[str] = Field(default_factory=list)
+    logprobs: bool = False  # keep token log-probabilities, for calibration in diagnose
 
 
 def _coerce_named(value: Any) -> Any:

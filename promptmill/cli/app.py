@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from . import diagnose as diagnose_cmds
 from . import evaluate as evaluate_cmds
 from . import induce as induce_cmds
 from . import kb as kb_cmds
@@ -52,6 +53,7 @@ prompt_cmds.register(app)
 replay_cmds.register(app)
 kb_cmds.register(app)
 induce_cmds.register(app)
+diagnose_cmds.register(app)
 tune_cmds.register(app)
 serve_cmds.register(app)
 ui_cmds.register(app)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
+from rich.table import Table
 
 from .common import State, clip, console, fmt_score, fmt_seconds
 
@@ -61,19 +63,65 @@ def show(run: str = typer.Argument(..., help="Run id."),
     console.print(table)
 
 
-def compare(run_a: str = typer.Argument(...), run_b: str = typer.Argument(...),
-            alpha: float = typer.Option(0.05, "--alpha")) -> None:
-    """Paired significance test between two runs on their shared examples."""
-    from ..api import compare as compare_runs
+def compare(runs: list[str] = typer.Argument(..., help="Two or more run ids; the first is "
+                                              "the baseline."),
+            alpha: float = typer.Option(0.05, "--alpha"),
+            show: int = typer.Option(10, "--show", min=0, help="Differing examples to show."),
+            json_out: Path = typer.Option(None, "--json", help="Write the comparison as JSON.")
+            ) -> None:
+    """Paired tests against the first run, differing answers side by side, prompt changes."""
+    from ..diagnose.compare import compare_runs
 
-    store = State.store()
-    a, b = store.get_run(run_a), store.get_run(run_b)
-    result = compare_runs(a["id"], b["id"], store=store, alpha=alpha)
-    console.print(f"run {a['id']}: {fmt_score(result.mean_a)}   run {b['id']}: "
-                  f"{fmt_score(result.mean_b)}   over {result.n} shared examples")
-    diff = result.diff
-    console.print(f"difference (B - A): {fmt_score(diff.mean, diff.low, diff.high)}")
-    console.print(f"[bold]Verdict:[/] {result.verdict}")
+    result = compare_runs(runs, store=State.store(), alpha=alpha, show=show)
+    table = Table(title=f"{len(result.runs)} runs over {result.n} shared examples")
+    for col in ("run", "prompt", "model", "score [95% CI]", "vs first run", "verdict"):
+        table.add_column(col)
+    first = result.runs[0]
+    table.add_row(str(first["id"]), first["prompt"], clip(first["model"], 30),
+                  fmt_score(first["mean"], first["low"], first["high"]), "baseline", "")
+    for row, test in zip(result.runs[1:], result.tests, strict=True):
+        table.add_row(str(row["id"]), row["prompt"], clip(row["model"], 30),
+                      fmt_score(row["mean"], row["low"], row["high"]),
+                      f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]",
+                      test["verdict"])
+    console.print(table)
+    for test in result.tests:
+        console.print(f"[bold]Verdict (run {test['run']} vs run {first['id']}):[/] "
+                      f"{test['verdict']}", highlight=False)
+    _print_changes(result)
+    _print_differing(result)
+    if json_out:
+        json_out.write_text(json.dumps(result.to_dict(), indent=2, default=str))
+        console.print(f"wrote the comparison to {json_out}")
+
+
+def _print_changes(result) -> None:
+    for change in result.changes:
+        lines = change["prompt"] + change["settings"]
+        console.print(f"[bold]What changed in run {change['run']}:[/] "
+                      + ("nothing in the prompt or settings" if not lines else ""))
+        for line in lines:
+            console.print("  " + line.replace("\n", "\n    "), highlight=False, markup=False)
+
+
+def _print_differing(result) -> None:
+    if not result.differing:
+        return
+    from ..diagnose.compare import output_diff
+
+    table = Table(title=f"Examples with different answers ({result.n_differing}; "
+                        f"showing {len(result.differing)})")
+    table.add_column("example")
+    table.add_column("target")
+    for run in result.runs:
+        table.add_column(f"run {run['id']}")
+    table.add_column("diff (first → last)")
+    for row in result.differing:
+        cells = [f"{clip(o, 30)} ({'-' if s is None else f'{s:.2f}'})"
+                 for o, s in zip(row["outputs"], row["scores"], strict=True)]
+        table.add_row(clip(row["inputs"], 30), clip(row["target"], 16), *cells,
+                      clip(output_diff(row["outputs"][0], row["outputs"][-1]), 40))
+    console.print(table)
 
 
 def export(run: str = typer.Argument(...),

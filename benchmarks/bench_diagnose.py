@@ -1,0 +1,175 @@
+"""Diagnose speed against the evaluation it explains, measured in the same run.
+
+A 10,000-example run is built from instruction-induction inputs (tasks cycled, ids unique) and
+evaluated through promptmill's Evaluator with a deterministic stand-in model whose answers mix
+right answers, wrong answers, chatter around the answer, empty replies, refusals and cut-off
+replies, so every diagnose stage has real work. The stand-in answers instantly, so this
+evaluation is the fastest promptmill can run: the ratio is the strictest one available.
+
+Figures:
+- diagnose_vs_instant_model_eval: seconds of `diagnose` (taxonomy, confusion, TF-IDF clusters,
+  slices, calibration, suggestions) plus the HTML report / seconds of the evaluation with the
+  instant stand-in model. This bounds promptmill's own overhead; no real model is that fast.
+- with `--real N` (default 100): the embedded model's seconds per example on N of the same
+  inputs, and the ratio diagnose has against a real 10,000-example evaluation at that rate
+  (extrapolated from N timed examples, labelled as such). The floor (<= 0.10) is checked on it.
+
+Usage: python benchmarks/bench_diagnose.py [--n 10000] [--real 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import emit, environment, load_ii, require_data, simple_ii_tasks  # noqa: E402
+
+from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.metrics import get_metric  # noqa: E402
+from promptmill.models import GenerationParams  # noqa: E402
+from promptmill.models.fake import FakeModel  # noqa: E402
+from promptmill.prompt import Prompt  # noqa: E402
+from promptmill.store.db import Store  # noqa: E402
+from promptmill.task import Example  # noqa: E402
+
+PARAMS = GenerationParams(max_tokens=16, temperature=0.0, seed=0, logprobs=True)
+
+
+def build_examples(n: int) -> list[Example]:
+    pool = []
+    for task in simple_ii_tasks():
+        for part in ("induce", "execute"):
+            pool += [(task, ex) for ex in load_ii(task, part)]
+    out = []
+    for i in range(n):
+        task, ex = pool[i % len(pool)]
+        out.append(Example(f"{i}", {"input": ex.inputs["input"], "task": task}, ex.target,
+                           ex.answers))
+    return out
+
+
+def crafted_answers(examples: list[Example], seed: int = 0) -> dict[str, str]:
+    """What the stand-in model says to each input: a realistic mix of failures."""
+    rng = random.Random(seed)
+    others = [ex.target for ex in examples]
+    table = {}
+    for ex in examples:
+        roll = rng.random()
+        if roll < 0.40:
+            answer = ex.target
+        elif roll < 0.60:
+            answer = rng.choice(others)
+        elif roll < 0.72:
+            answer = f"The answer is {ex.target}, as the input suggests."
+        elif roll < 0.78:
+            answer = ""
+        elif roll < 0.84:
+            answer = "I'm sorry, I cannot help with that."
+        else:
+            answer = " ".join(["well"] * 30)  # cut off at max_tokens
+        table[render_key(ex)] = answer
+    return table
+
+
+def render_key(ex: Example) -> str:
+    return f"{ex.inputs['task']}|{ex.id}|{ex.inputs['input']}"
+
+
+def stand_in(examples: list[Example]) -> FakeModel:
+    table = crafted_answers(examples)
+    return FakeModel(fn=lambda text: table.get(text.strip(), ""), name="bench-diagnose")
+
+
+PROMPT = Prompt(instruction="Do the task.", template="{{ task }}|{{ id }}|{{ input }}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--real", type=int, default=100)
+    args = parser.parse_args()
+    require_data()
+    examples = [Example(ex.id, {**ex.inputs, "id": ex.id}, ex.target, ex.answers)
+                for ex in build_examples(args.n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/bench.db")
+        evaluator = Evaluator(stand_in(examples), get_metric("exact"), store, params=PARAMS,
+                              progress=False)
+        start = time.perf_counter()
+        result = evaluator.evaluate(examples, PROMPT, task="mixed", prompt_name="bench")
+        eval_seconds = time.perf_counter() - start
+
+        from promptmill.diagnose import diagnose
+        from promptmill.diagnose.report import render_html
+
+        start = time.perf_counter()
+        d = diagnose(result.run_id, store=store)
+        html = render_html(d)
+        diag_seconds = time.perf_counter() - start
+        stages = stage_times(store, result.run_id)
+    payload = {
+        "environment": environment(), "n": args.n, "failures": d.n_failures,
+        "categories": {c["category"]: c["count"] for c in d.categories},
+        "clusters": len(d.clusters), "slices": len(d.slices), "html_bytes": len(html),
+        "eval_seconds": round(eval_seconds, 2), "diagnose_seconds": round(diag_seconds, 2),
+        "diagnose_vs_instant_model_eval": round(diag_seconds / eval_seconds, 4),
+        "diagnose_stage_seconds": stages,
+        "floor": "diagnose <= 0.10 x the evaluation's time",
+    }
+    if args.real:
+        per_example = real_seconds_per_example(examples[: args.real])
+        ratio = diag_seconds / (per_example * args.n)
+        payload.update({
+            "real_model_examples_timed": args.real,
+            "real_model_seconds_per_example": round(per_example, 4),
+            "real_eval_seconds_extrapolated": round(per_example * args.n, 1),
+            "diagnose_vs_real_eval_extrapolated": round(ratio, 5),
+            "meets_floor_vs_real_eval": ratio <= 0.10})
+    emit("bench_diagnose", payload)
+
+
+def stage_times(store: Store, run_id: int) -> dict[str, float]:
+    """Each stage timed on its own, to show where diagnose spends its time."""
+    from promptmill.diagnose.calibration import calibrate
+    from promptmill.diagnose.clusters import cluster_failures
+    from promptmill.diagnose.data import load_run
+    from promptmill.diagnose.slices import slice_scores
+    from promptmill.diagnose.taxonomy import classify_failures, confusion
+
+    out, start = {}, time.perf_counter()
+    data = load_run(store, run_id)
+    for name, step in (("load", lambda: None), ("taxonomy", lambda: classify_failures(data)),
+                       ("confusion", lambda: confusion(data)),
+                       ("clusters", lambda: cluster_failures(data.failures)),
+                       ("slices", lambda: slice_scores(data)),
+                       ("calibration", lambda: calibrate(data))):
+        step()
+        now = time.perf_counter()
+        out[name] = round(now - start, 3)
+        start = now
+    return out
+
+
+def real_seconds_per_example(examples: list[Example]) -> float:
+    from promptmill.models import load_model
+
+    model = load_model("embedded")
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/real.db")
+        evaluator = Evaluator(model, get_metric("exact"), store,
+                              params=GenerationParams(max_tokens=16), progress=False)
+        start = time.perf_counter()
+        evaluator.evaluate(examples, Prompt(instruction="Do the task.",
+                                            template="{{ input }}"), task="real")
+        seconds = time.perf_counter() - start
+    model.close()
+    return seconds / len(examples)
+
+
+if __name__ == "__main__":
+    main()
