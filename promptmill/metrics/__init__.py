@@ -6,7 +6,7 @@ Built-ins and plugins register in one registry (entry point group ``promptmill.m
 
 Modules: ``base`` (Score, Metric, shared helpers), ``registry`` (get_metric and friends),
 ``custom`` (python: metrics) and the built-ins by kind: ``text``, ``overlap``, ``structured``,
-``embedding``, ``judge``. The built-in metric modules load on first use.
+``embedding``, ``judge``, ``human`` (ratings from the workbench). The built-in metric modules load on first use.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _LAZY = {
     "JsonValid": ".structured", "JsonSchema": ".structured",
     "EmbeddingSimilarity": ".embedding", "packaged_embedding_model_path": ".embedding",
     "LLMJudge": ".judge", "parse_judge_score": ".judge",
+    "HumanRating": ".human", "rating_feedback": ".human",
 }
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Contains",
     "EmbeddingSimilarity",
     "ExactMatch",
+    "HumanRating",
     "JsonSchema",
     "JsonValid",
     "LLMJudge",
@@ -53,6 +55,7 @@ __all__ = [
     "normalize",
     "packaged_embedding_model_path",
     "parse_judge_score",
+    "rating_feedback",
     "register_metric",
 ]
 

@@ -35,6 +35,7 @@ _BUILTINS: dict[str, str] = {
     "json_schema": "promptmill.metrics.structured:JsonSchema",
     "embedding": "promptmill.metrics.embedding:EmbeddingSimilarity",
     "llm_judge": "promptmill.metrics.judge:LLMJudge",
+    "human": "promptmill.metrics.human:HumanRating",
 }
 
 # Factories from register_metric and from plugins, by name.

@@ -69,6 +69,7 @@ runs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
     Column("parent_run_id", Integer, nullable=True),
+    Index("ix_runs_task_id", "task", "id"),  # the workbench's runs list filtered by task
 )
 
 results = Table(

@@ -1,0 +1,21 @@
+"""The web workbench: browse runs, compare prompts, watch optimizations, rate outputs.
+
+``create_app`` builds the FastAPI app; ``promptmill ui`` serves it. FastAPI is imported only
+when the app is built, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["create_app"]
+
+
+def create_app(store_url: str | None = None, token: str | None = None) -> Any:
+    from .app import create_app as build
+
+    return build(store_url=store_url, token=token)
+
+
+if TYPE_CHECKING:
+    from .app import create_app  # noqa: F811

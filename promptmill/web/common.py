@@ -1,0 +1,96 @@
+"""What every page shares: the template environment, the store, 404s and form helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from ..store.db import Store
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def _fmt_score(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _pretty_json(text: str | None) -> str:
+    """Stored JSON, indented for reading; text that is not JSON comes back as it was."""
+    if text is None:
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text
+
+
+def make_env() -> jinja2.Environment:
+    # autoescape everywhere: model output is untrusted text, never markup
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["score"] = _fmt_score
+    env.filters["pretty"] = _pretty_json
+    env.filters["clip"] = lambda text, n=80: ("" if text is None else
+                                              (text if len(str(text)) <= n
+                                               else str(text)[: n - 1] + "…"))
+    return env
+
+
+ENV = make_env()
+
+
+def render(request: Request, template: str, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    html = ENV.get_template(template).render(request=request, query=request.query_params,
+                                         **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def store_of(request: Request) -> Store:
+    return request.app.state.store
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status_code=404, detail=what)
+
+
+def need_run(request: Request, run_id: int) -> dict[str, Any]:
+    from .queries import get_run
+
+    run = get_run(store_of(request), run_id)
+    if run is None:
+        raise not_found(f"run {run_id} does not exist")
+    return run
+
+
+def page_args(request: Request, default_per_page: int = 50) -> tuple[int, int]:
+    """``page`` and ``per_page`` from the query string; nonsense falls back to the defaults."""
+    def number(name: str, default: int) -> int:
+        try:
+            return int(request.query_params.get(name, default))
+        except ValueError:
+            return default
+
+    return number("page", 1), number("per_page", default_per_page)
+
+
+def with_query(request: Request, **changes: Any) -> str:
+    """This page's URL with some query parameters changed (None drops one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    from urllib.parse import urlencode
+
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
+ENV.globals["with_query"] = with_query

@@ -1,0 +1,60 @@
+"""``promptmill ui``: refuses open addresses without a token; serves the store it is given."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from helpers import free_port, run_main, skip_or_fail, wait_for  # noqa: E402
+
+
+def test_an_open_address_without_a_token_is_refused(capsys, monkeypatch):
+    monkeypatch.delenv("PROMPTMILL_UI_TOKEN", raising=False)
+    code, out = run_main(["ui", "--host", "0.0.0.0", "--port", "1"], capsys)
+    assert code == 2
+    assert "error: --host 0.0.0.0 is reachable from other machines" in out
+    assert "export PROMPTMILL_UI_TOKEN=" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1", True), ("localhost", True),
+                                            ("::1", True), ("0.0.0.0", False),
+                                            ("192.168.1.4", False), ("example.org", False)])
+def test_loopback_detection(host, loopback):
+    from promptmill.cli.ui import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def _get(url: str, headers: dict | None = None):
+    import httpx
+
+    try:
+        return httpx.get(url, headers=headers or {}, timeout=2)
+    except httpx.HTTPError:
+        return None
+
+
+@pytest.mark.server
+def test_the_command_serves_the_clis_store_with_a_token(web_store):
+    port = free_port()
+    env = {**os.environ, "PROMPTMILL_DB": web_store.url, "MY_TOKEN": "t0ken"}
+    proc = subprocess.Popen([sys.executable, "-m", "promptmill.cli.app", "ui", "--port",
+                             str(port), "--token-env", "MY_TOKEN"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if not wait_for(lambda: _get(f"{base}/runs") is not None, timeout=30):
+            skip_or_fail("promptmill ui did not start: "
+                         + (proc.stdout.read().decode() if proc.poll() is not None else ""))
+        assert _get(f"{base}/runs").status_code == 401
+        ok = _get(f"{base}/runs/{web_store.run_a}", {"Authorization": "Bearer t0ken"})
+        assert ok.status_code == 200 and "Cost ledger" in ok.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert "promptmill workbench on http://127.0.0.1" in proc.stdout.read().decode()
