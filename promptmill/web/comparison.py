@@ -61,7 +61,8 @@ def prompt_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
             continue
         if field == "demos":
             changes.append({"field": "demos", "summary": f"{len(a or [])} → {len(b or [])} demos"
-                            + ("" if len(a or []) != len(b or []) else " (contents changed)")})
+                            + ("" if len(a or []) != len(b or []) else " (contents changed)"),
+                            "diff": []})
         elif field in ("instruction", "template", "output_format") and (a or b):
             lines = difflib.unified_diff((a or "").splitlines(), (b or "").splitlines(),
                                          lineterm="", n=1)
@@ -70,7 +71,7 @@ def prompt_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, A
         else:
             before = _short(a) if a is not None else "(unset)"
             after = _short(b) if b is not None else "(unset)"
-            changes.append({"field": field, "summary": f"{before} → {after}"})
+            changes.append({"field": field, "summary": f"{before} → {after}", "diff": []})
     return changes
 
 

@@ -91,6 +91,21 @@ def test_compare_shows_the_paired_verdict_diffs_and_prompt_changes(client, web_s
     assert html.count('<td class="text output">') == 2 * 12
 
 
+def test_compare_shows_changes_of_structured_prompt_fields(client, web_store):
+    """Not only text fields change: an output spec or token limit added by diagnose --apply."""
+    from promptmill.api import evaluate
+    from promptmill.prompt import Prompt
+
+    store = Store(web_store.url)
+    spec = Prompt(instruction="Label the review.", template="Review: {{ text }}",
+                  output_spec={"labels": ["negative", "neutral", "positive"]}, max_tokens=4)
+    run = evaluate(web_store.config, spec, store=store).run_id
+    response = client.get(f"/compare?runs={web_store.run_a},{run}")
+    assert response.status_code == 200, response.text[-500:]
+    assert "<strong>output_spec</strong>" in response.text
+    assert "<strong>max_tokens</strong>: (unset) → 4" in response.text
+
+
 def test_compare_takes_three_runs(client, web_store):
     child = Store(web_store.url).child_runs(web_store.optimize_run)[0]["id"]
     html = client.get(f"/compare?runs={web_store.run_a}&runs={web_store.run_b}&runs={child}").text
