@@ -33,6 +33,8 @@ _EXPORTS = {
     "Situation": "promptmill.context", "ContextBudget": "promptmill.context",
     "load_task": "promptmill.api", "evaluate": "promptmill.api", "compare": "promptmill.api",
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
+    "diagnose": "promptmill.diagnose", "Diagnosis": "promptmill.diagnose",
+    "compare_runs": "promptmill.diagnose.compare", "HumanRating": "promptmill.metrics.human",
 }
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "ContextBudget",
     "Demo",
     "DemoSelector",
+    "Diagnosis",
     "EvalResult",
     "Evaluator",
     "Example",
@@ -47,6 +50,7 @@ __all__ = [
     "FieldMap",
     "Generation",
     "GenerationParams",
+    "HumanRating",
     "IntentRouter",
     "KnowledgeBase",
     "KnowledgeContext",
@@ -62,6 +66,8 @@ __all__ = [
     "Task",
     "TaskConfig",
     "compare",
+    "compare_runs",
+    "diagnose",
     "evaluate",
     "export",
     "get_metric",

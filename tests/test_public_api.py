@@ -9,7 +9,8 @@ EXPECTED = {
     "Store", "Task", "TaskConfig", "compare", "evaluate", "export", "get_metric", "load_examples",
     "load_model", "load_task", "load_task_config", "mean_ci", "paired_test", "register_metric",
     "runs", "show", "OutputSpec", "Chain", "DemoSelector", "KnowledgeBase", "KnowledgeContext",
-    "IntentRouter", "Situation", "ContextBudget",
+    "IntentRouter", "Situation", "ContextBudget", "diagnose", "Diagnosis", "compare_runs",
+    "HumanRating",
 }
 
 
