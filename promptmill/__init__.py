@@ -35,6 +35,8 @@ _EXPORTS = {
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
     "diagnose": "promptmill.diagnose", "Diagnosis": "promptmill.diagnose",
     "compare_runs": "promptmill.diagnose.compare", "HumanRating": "promptmill.metrics.human",
+    "load_served_prompt": "promptmill.serve", "export_prompt": "promptmill.portable",
+    "import_prompt": "promptmill.portable", "run_injection": "promptmill.injection",
 }
 
 __all__ = [
@@ -70,14 +72,18 @@ __all__ = [
     "diagnose",
     "evaluate",
     "export",
+    "export_prompt",
     "get_metric",
+    "import_prompt",
     "load_examples",
     "load_model",
+    "load_served_prompt",
     "load_task",
     "load_task_config",
     "mean_ci",
     "paired_test",
     "register_metric",
+    "run_injection",
     "runs",
     "show",
 ]

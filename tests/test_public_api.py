@@ -10,7 +10,7 @@ EXPECTED = {
     "load_model", "load_task", "load_task_config", "mean_ci", "paired_test", "register_metric",
     "runs", "show", "OutputSpec", "Chain", "DemoSelector", "KnowledgeBase", "KnowledgeContext",
     "IntentRouter", "Situation", "ContextBudget", "diagnose", "Diagnosis", "compare_runs",
-    "HumanRating",
+    "HumanRating", "load_served_prompt", "export_prompt", "import_prompt", "run_injection",
 }
 
 

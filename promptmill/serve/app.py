@@ -1,0 +1,269 @@
+"""The FastAPI app: OpenAI's ``/v1/chat/completions`` (plain and streamed) for one prompt version.
+
+Per request: check the key, parse the body, fill the template fields from the last user message,
+render the prompt version exactly as an evaluation would, wait for a concurrency slot, call the
+backend in a worker thread, answer, and queue a trace. Backends do not stream token by token
+through the Model interface, so a streamed answer is generated whole and then sent as word
+chunks in OpenAI's ``chat.completion.chunk`` format, ending with ``data: [DONE]``.
+"""
+
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import require
+from ..store.db import Store
+from .limits import BodyLimit, ConcurrencyGate, Redactor, error_body, key_matches
+from .render import Rendered, RequestError, ServedPrompt
+from .traces import TraceWriter, trace_row
+
+log = logging.getLogger("promptmill.serve")
+
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_BACKEND_TIMEOUT = 120.0
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatBody(BaseModel):
+    """The request fields this server reads; other OpenAI fields are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    n: int = Field(default=1, ge=1, le=1)
+
+    def overrides(self) -> dict[str, Any]:
+        return {"max_tokens": self.max_completion_tokens or self.max_tokens,
+                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
+                "stop": self.stop}
+
+
+class _Failure(Exception):
+    """An answer that is an HTTP error, with what goes into the trace."""
+
+    def __init__(self, status: int, message: str, kind: str, code: str,
+                 rendered: Rendered | None = None, inputs: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.rendered, self.inputs = rendered, inputs
+
+
+def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+               backend_timeout: float = DEFAULT_BACKEND_TIMEOUT,
+               secrets: Iterable[str | None] = ()):
+    """An ASGI app serving ``served``. ``api_key`` None means no auth (loopback use only).
+
+    ``secrets`` are extra strings (e.g. the backend's API key) scrubbed from every error body,
+    trace and log line, besides ``api_key`` itself.
+    """
+    fastapi = require("fastapi", "serve", "promptmill serve")
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    redact = Redactor([api_key, *secrets])
+    state = _ServerState(served, store, redact, max_concurrency, backend_timeout)
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        state.close()
+
+    app = fastapi.FastAPI(title=f"promptmill serve {served.ref}", lifespan=lifespan,
+                          docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.promptmill = state
+
+    def failure_response(f: _Failure) -> JSONResponse:
+        return JSONResponse(json.loads(error_body(redact(f.message), f.kind, f.code)),
+                            status_code=f.status)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "prompt": served.ref, "queue": state.gate.stats()}
+
+    @app.get("/v1/models")
+    async def models(request: fastapi.Request):
+        if not key_matches(request.headers.get("authorization"), api_key):
+            return failure_response(_unauthorized())
+        return {"object": "list", "data": [{"id": served.ref, "object": "model",
+                                            "created": 0, "owned_by": "promptmill"}]}
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: fastapi.Request):
+        started = time.perf_counter()
+        try:
+            if not key_matches(request.headers.get("authorization"), api_key):
+                raise _unauthorized()
+            body = _parse_body(await request.body())
+            rendered, text, gen = await state.complete(body)
+        except _Failure as f:
+            state.record(f.status, started, f.rendered, inputs=f.inputs, error=f.message)
+            return failure_response(f)
+        state.record(200, started, rendered, output=text, generation=gen)
+        reply = _Reply(served, text, gen)
+        if body.stream:
+            include_usage = bool((body.stream_options or {}).get("include_usage"))
+            return StreamingResponse(reply.sse(include_usage), media_type="text/event-stream",
+                                     headers={"cache-control": "no-cache"})
+        # a ready JSONResponse skips FastAPI's recursive encoder: a third of the CPU per request
+        return JSONResponse(reply.completion())
+
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
+                       on_reject=lambda message: state.record(413, time.perf_counter(), None,
+                                                              error=message))
+    return app
+
+
+def _unauthorized() -> _Failure:
+    return _Failure(401, "invalid or missing API key; send 'Authorization: Bearer KEY' with "
+                         "the key the server was started with", "authentication_error",
+                    "invalid_api_key")
+
+
+def _parse_body(raw: bytes) -> ChatBody:
+    try:
+        return ChatBody.model_validate(json.loads(raw or b"null"))
+    except ValueError as exc:
+        if isinstance(exc, ValidationError):
+            err = exc.errors()[0]
+            where = ".".join(str(x) for x in err.get("loc", ())) or "body"
+            message = f"{where}: {err.get('msg', 'invalid value')}"
+        else:
+            message = "the body is not valid JSON"
+        raise _Failure(400, message + "; send an OpenAI chat completion request "
+                       '({"messages": [{"role": "user", "content": "..."}]})',
+                       "invalid_request_error", "invalid_request") from None
+
+
+class _ServerState:
+    """What requests share: the prompt, the queue, the worker threads, the trace writer."""
+
+    def __init__(self, served: ServedPrompt, store: Store, redact: Redactor,
+                 max_concurrency: int, backend_timeout: float):
+        self.served, self.redact, self.timeout = served, redact, backend_timeout
+        self.gate = ConcurrencyGate(max_concurrency)
+        # a pool of its own: asyncio's default pool has only cpu_count + 4 threads
+        self.pool = ThreadPoolExecutor(max_workers=max_concurrency + 4,
+                                       thread_name_prefix="promptmill-serve")
+        self.traces = TraceWriter(store)
+
+    async def complete(self, body: ChatBody):
+        loop = asyncio.get_running_loop()
+        messages = [m.model_dump() for m in body.messages]
+        try:
+            inputs = self.served.inputs_from_messages(messages)
+            if self.served.renders_quickly:  # a thread hop would cost more than the render
+                rendered = self.served.render(inputs, body.overrides())
+            else:
+                rendered = await loop.run_in_executor(self.pool, self.served.render, inputs,
+                                                      body.overrides())
+        except RequestError as exc:
+            raise _Failure(400, exc.one_line(), "invalid_request_error",
+                           "prompt_fields") from None
+        async with self.gate:
+            gen = await self._generate(loop, rendered)
+        return rendered, self.served.answer_text(rendered, gen.text), gen
+
+    async def _generate(self, loop, rendered: Rendered):
+        model = self.served.model
+        call = loop.run_in_executor(self.pool, model.generate, rendered.request, rendered.params)
+        try:
+            return await asyncio.wait_for(call, self.timeout)
+        except TimeoutError:
+            raise self._backend_failure(f"no answer within {self.timeout:g}s", rendered) \
+                from None
+        except Exception as exc:  # noqa: BLE001 - any backend failure is a 502, never a crash
+            detail = exc.one_line() if hasattr(exc, "one_line") else \
+                f"{type(exc).__name__}: {exc}"
+            raise self._backend_failure(detail, rendered) from None
+
+    def _backend_failure(self, detail: str, rendered: Rendered) -> _Failure:
+        message = (f"the model backend ({self.served.model.identity}) failed: {detail}. "
+                   "The server is still running; retry when the backend is back")
+        return _Failure(502, message, "backend_error", "backend_unavailable", rendered)
+
+    def record(self, status: int, started: float, rendered: Rendered | None, *,
+               inputs: dict | None = None, output: str | None = None,
+               error: str | None = None, generation=None) -> None:
+        seconds = time.perf_counter() - started
+        row = trace_row(
+            prompt_name=self.served.name, prompt_id=self.served.prompt_id,
+            model=self.redact(getattr(self.served.model, "spec", None)
+                              or self.served.model.identity),
+            inputs=rendered.inputs if rendered else (inputs or {}),
+            messages=rendered.request if rendered else None,
+            output=output, status=status, error=self.redact(error),
+            tokens_in=generation.input_tokens if generation else 0,
+            tokens_out=generation.output_tokens if generation else 0, seconds=seconds)
+        for key in ("inputs", "messages", "output"):  # a client may paste a key into a message
+            row[key] = self.redact(row[key])
+        self.traces.add(row)
+        log.info("%s %d %.3fs", self.served.ref, status, seconds)
+
+    def close(self) -> None:
+        self.traces.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Reply:
+    """One answer in OpenAI's response shapes."""
+
+    def __init__(self, served: ServedPrompt, text: str, gen):
+        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.model = served.ref
+        self.fingerprint = f"promptmill:{served.prompt.hash}"
+        self.text = text
+        self.finish = gen.finish_reason if gen.finish_reason in ("stop", "length") else "stop"
+        self.usage = {"prompt_tokens": gen.input_tokens, "completion_tokens": gen.output_tokens,
+                      "total_tokens": gen.input_tokens + gen.output_tokens}
+
+    def _base(self, kind: str) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
+                "system_fingerprint": self.fingerprint}
+
+    def completion(self) -> dict[str, Any]:
+        return {**self._base("chat.completion"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
+                             "logprobs": None, "finish_reason": self.finish}],
+                "usage": self.usage}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None) -> str:
+        body = {**self._base("chat.completion.chunk"),
+                "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                             "finish_reason": finish}]}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    async def sse(self, include_usage: bool):
+        yield self._chunk({"role": "assistant", "content": ""}, None)
+        for piece in re.findall(r"\s*\S+|\s+$", self.text):
+            yield self._chunk({"content": piece}, None)
+        yield self._chunk({}, self.finish)
+        if include_usage:
+            usage = {**self._base("chat.completion.chunk"), "choices": [], "usage": self.usage}
+            yield f"data: {json.dumps(usage)}\n\n"
+        yield "data: [DONE]\n\n"
