@@ -90,4 +90,33 @@ def rating_feedback(store: Store | str | None, task: str,
     return found
 
 
-__all__ = ["HumanRating", "rating_feedback"]
+class WithReviewerComments(Metric):
+    """Another metric, with reviewers' comments on the same example added to its feedback.
+
+    Scores are the inner metric's, unchanged; only the feedback text grows, so optimizers that
+    read failures (ProTeGi, GEPA-style reflection) see what people said about the task.
+    """
+
+    def __init__(self, inner: Metric, comments: dict[str, list[dict[str, Any]]]):
+        self.inner, self.comments = inner, comments
+        self.name = inner.name
+
+    def score(self, prediction: str, example: Example) -> Score:
+        scored = self.inner.score(prediction, example)
+        said = [c["comment"] for c in self.comments.get(example.id, [])][-3:]
+        if not said:
+            return scored
+        extra = "reviewers said: " + " | ".join(said)
+        return Score(scored.value, f"{scored.feedback}; {extra}" if scored.feedback else extra)
+
+    def describe(self) -> str:  # the same metric for run fingerprints and the cache
+        return self.inner.describe()
+
+
+def with_reviewer_comments(metric: Metric, store: Store | str | None, task: str) -> Metric:
+    """``metric`` with the task's rating comments in its feedback; itself when there are none."""
+    comments = rating_feedback(store, task)
+    return WithReviewerComments(metric, comments) if comments else metric
+
+
+__all__ = ["HumanRating", "WithReviewerComments", "rating_feedback", "with_reviewer_comments"]
