@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .context.base import Chain, Contextualizer, Prepared
+from .distributed import Executor, LocalExecutor
 from .errors import ModelError, PromptmillError
 from .extract import extract_answer
 from .ledger import Ledger
@@ -149,7 +149,8 @@ class Evaluator:
                  mode: str = "chat", progress: bool = True, chunk_size: int = 256,
                  retries: int = 2, max_consecutive_errors: int = 5,
                  commit_every: int = 32, commit_seconds: float = 2.0,
-                 demo_pool: Sequence[Example] | None = None):
+                 demo_pool: Sequence[Example] | None = None,
+                 executor: Executor | None = None):
         self.model = model
         self.metric = metric
         self.store = store or Store()
@@ -165,6 +166,8 @@ class Evaluator:
         # where prompts with a demo_selection retrieve their demos from: the training split
         self.demo_pool = list(demo_pool) if demo_pool is not None else None
         self._selectors: dict[DemoSelection, Any] = {}
+        # where uncached calls run: in this process, or on Ray workers (promptmill.distributed)
+        self.executor = executor or LocalExecutor()
 
     # --- public ---------------------------------------------------------------------------
     def evaluate(self, examples: Sequence[Example], prompt: Prompt, *, task: str = "task",
@@ -358,12 +361,7 @@ class Evaluator:
 
     def _generate_all(self, items: list[_Pending]
                       ) -> Iterator[tuple[Generation | None, str | None]]:
-        if self.model.concurrency > 1 and len(items) > 1:
-            with ThreadPoolExecutor(max_workers=self.model.concurrency) as pool:
-                yield from pool.map(self._generate_one, items)
-            return
-        for item in items:
-            yield self._generate_one(item)
+        yield from self.executor.generate(self, items)
 
     def _check_streak(self, error: str | None) -> None:
         """Stop a run whose backend keeps failing, instead of recording every example as lost.

@@ -8,6 +8,9 @@ import typer
 
 from .common import State, console, fmt_score, fmt_seconds
 
+EXECUTOR_HELP = ("Where model calls run: local, ray (a local Ray instance) or ray://HOST:PORT "
+                 "(a cluster started with 'ray start --head'); each worker loads the model once.")
+
 
 def eval_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
@@ -24,15 +27,16 @@ def eval_command(
                                "unfinished identical one."),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level for comparisons."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Evaluate one or more prompts on a task split; two or more are compared pairwise."""
     run_eval(config, prompt or [None], model, split, limit, not no_cache, not fresh, alpha,
-             not quiet)
+             not quiet, executor)
 
 
 def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
              limit: int | None, cache: bool, resume: bool, alpha: float,
-             progress: bool) -> list:
+             progress: bool, executor: str | None = None) -> list:
     from ..api import (
         build_context,
         build_metric,
@@ -50,21 +54,37 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
     examples = task.split(split)[: limit or None]
     with console.status(f"loading model {model_spec or cfg.model.name}…"):
         model = build_model(cfg, model_spec)
+    runner = executor_for(executor, cfg, model_spec, model)
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
                           cache=cache, mode=cfg.model.mode, progress=progress,
-                          demo_pool=task.train)
+                          demo_pool=task.train, executor=runner)
     contextualizer = build_context(cfg, task, model)
     results = []
-    for p in chosen:
-        result = evaluator.evaluate(examples, p, task=cfg.name, split=split, resume=resume,
-                                    config=config_record(cfg), contextualizer=contextualizer)
-        if result.resumed_from:
-            console.print(f"resumed run {result.run_id}: {result.resumed_from} examples were "
-                          "already done")
-        results.append((p, result))
-    model.close()
+    try:
+        for p in chosen:
+            result = evaluator.evaluate(examples, p, task=cfg.name, split=split, resume=resume,
+                                        config=config_record(cfg), contextualizer=contextualizer)
+            if result.resumed_from:
+                console.print(f"resumed run {result.run_id}: {result.resumed_from} examples "
+                              "were already done")
+            results.append((p, result))
+    finally:
+        runner.close()
+        model.close()
     print_results(results, alpha)
     return results
+
+
+def executor_for(choice: str | None, cfg, model_spec: str | None, model):
+    """The ``--executor`` choice, started: Ray workers load the same model as ``model``."""
+    from ..distributed import RayExecutor, make_executor
+
+    spec = model_spec or cfg.model.name
+    runner = make_executor(choice, spec, cfg.model.params if spec == cfg.model.name else {})
+    if isinstance(runner, RayExecutor):  # fail on a missing cluster before a run is recorded
+        with console.status(f"starting Ray workers ({runner.describe()})…"):
+            runner.start(model.identity)
+    return runner
 
 
 def print_results(results: list, alpha: float) -> None:
@@ -139,7 +159,7 @@ def demo(
     optimize_command(folder / "task.yaml", method=method, budget_calls=budget_calls,
                      budget_tokens=None, budget_seconds=None, prompt=None, model=None,
                      proposer=None, alpha=0.05, no_gate=False, seed=0, option=None,
-                     dry_run=False, fresh=False, quiet=quiet)
+                     dry_run=False, fresh=False, quiet=quiet, executor="local")
 
 
 def register(app: typer.Typer) -> None:

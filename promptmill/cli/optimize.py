@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from .common import State, console, fmt_score, fmt_seconds
+from .evaluate import EXECUTOR_HELP, executor_for
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
@@ -47,6 +48,7 @@ def optimize_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the cost; make no call."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display."),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Optimize a prompt on train+validation; report seed vs optimized on test."""
     from ..api import (
@@ -83,14 +85,16 @@ def optimize_command(
         task_model = build_model(cfg, model)
         proposer_model = load_model(proposer) if proposer else None
     display = LiveDisplay(budget, enabled=not quiet)
-    with display:
+    runner = executor_for(executor, cfg, model, task_model)
+    with display, runner:
         result = run_optimize(task, seed_prompt, task_model, metric=build_metric(cfg),
                               budget=budget, method=method, options=options,
                               proposer=proposer_model, store=store, params=params, alpha=alpha,
                               gate=not no_gate, seed=seed, mode=cfg.model.mode,
                               on_event=display.update, config=config_record(cfg),
                               resume=not fresh,
-                              contextualizer=build_context(cfg, task, task_model))
+                              contextualizer=build_context(cfg, task, task_model),
+                              executor=runner)
     print_report(result)
 
 

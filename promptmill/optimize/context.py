@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context.base import Contextualizer
+from ..distributed import Executor
 from ..evaluate import Evaluator, ScoredExample, cached_generate
 from ..metrics import Metric
 from ..models.base import GenerationParams, Messages, Model
@@ -58,7 +59,8 @@ class OptimizationContext:
                  proposer: Model | None = None, gate: AcceptanceGate | None = None,
                  seed: int = 0, mode: str = "chat", run_id: int | None = None,
                  on_event: EventHook | None = None,
-                 contextualizer: Contextualizer | None = None):
+                 contextualizer: Contextualizer | None = None,
+                 executor: Executor | None = None):
         self.train, self.validation = train, validation
         self.model, self.proposer = model, proposer or model
         self.metric, self.store, self.params = metric, store, params
@@ -70,7 +72,7 @@ class OptimizationContext:
         self.on_event = on_event
         self.contextualizer = contextualizer
         self.evaluator = Evaluator(model, metric, store, params=params, progress=False,
-                                   mode=mode, demo_pool=train)
+                                   mode=mode, demo_pool=train, executor=executor)
         self.candidates: list[Candidate] = []
         self.incumbent: Candidate | None = None
         self._hashes: dict[str, int] = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context.base import Contextualizer
+from ..distributed import Executor
 from ..errors import ConfigError, PromptmillError
 from ..evaluate import EvalResult, Evaluator
 from ..metrics import Metric
@@ -114,12 +115,14 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
              seed: int = 0, mode: str = "chat", prompt_name: str | None = None,
              on_event: EventHook | None = None, config: dict[str, Any] | None = None,
              resume: bool = True,
-             contextualizer: Contextualizer | None = None) -> OptimizationResult:
+             contextualizer: Contextualizer | None = None,
+             executor: Executor | None = None) -> OptimizationResult:
     """Search for a better prompt on train+validation; report seed vs best on test.
 
     ``contextualizer`` (a task config's ``context:`` chain) shapes every prompt per example
     during the search and the test evaluation alike, so the optimized prompt is measured the
-    way it will be used.
+    way it will be used. ``executor`` (``promptmill.distributed``) runs the task model's calls,
+    candidate scoring and the test evaluation alike, e.g. across a Ray cluster.
     """
     store = store or Store()
     params = params or GenerationParams()
@@ -136,7 +139,8 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
     ctx = OptimizationContext(train=task.train, validation=task.validation, model=model,
                               metric=metric, store=store, budget=budget, params=params,
                               proposer=proposer, gate=acceptance, seed=seed, mode=mode,
-                              run_id=run_id, on_event=on_event, contextualizer=contextualizer)
+                              run_id=run_id, on_event=on_event, contextualizer=contextualizer,
+                              executor=executor)
     try:
         _search(ctx, optimizer, seed_prompt)
         result = _report(ctx, task, seed_prompt, optimizer, store, run_id, prompt_name, params,
@@ -178,7 +182,7 @@ def _report(ctx: OptimizationContext, task: Task, seed_prompt: Prompt, optimizer
                                  parent_id=seed_row["id"] if best is not seed_cand else None,
                                  note=f"{optimizer.name} run {run_id}: {best.origin}")
     evaluator = Evaluator(ctx.model, ctx.metric, store, params=params, progress=False, mode=mode,
-                          demo_pool=task.train)
+                          demo_pool=task.train, executor=ctx.evaluator.executor)
     seed_test, best_test = (evaluator.evaluate(task.test, prompt, task=task.name, split="test",
                                                prompt_name=name, parent_run_id=run_id,
                                                config=config,
