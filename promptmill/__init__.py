@@ -37,6 +37,8 @@ _EXPORTS = {
     "compare_runs": "promptmill.diagnose.compare", "HumanRating": "promptmill.metrics.human",
     "load_served_prompt": "promptmill.serve", "export_prompt": "promptmill.portable",
     "import_prompt": "promptmill.portable", "run_injection": "promptmill.injection",
+    "Executor": "promptmill.distributed", "LocalExecutor": "promptmill.distributed",
+    "RayExecutor": "promptmill.distributed",
 }
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "EvalResult",
     "Evaluator",
     "Example",
+    "Executor",
     "FakeModel",
     "FieldMap",
     "Generation",
@@ -57,11 +60,13 @@ __all__ = [
     "KnowledgeBase",
     "KnowledgeContext",
     "Ledger",
+    "LocalExecutor",
     "Metric",
     "Model",
     "OutputSpec",
     "Prompt",
     "PromptmillError",
+    "RayExecutor",
     "Score",
     "Situation",
     "Store",

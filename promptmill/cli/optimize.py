@@ -27,6 +27,22 @@ def parse_options(pairs: list[str] | None) -> dict[str, Any]:
     return options
 
 
+def _with_human_feedback(metric, record, store, task: str, wanted: bool):
+    """Reviewers' comments join the metric's feedback; the run keeps a snapshot for replay."""
+    if not wanted:
+        return metric, record
+    from ..metrics.human import WithReviewerComments, rating_feedback
+
+    comments = rating_feedback(store, task)
+    if not comments:
+        console.print(f"no rating comments for task '{task}' yet: rate outputs in "
+                      "'promptmill ui' first; optimizing with the metric's feedback only")
+        return metric, record
+    console.print(f"showing the proposer {sum(map(len, comments.values()))} reviewer comments "
+                  f"on {len(comments)} examples")
+    return WithReviewerComments(metric, comments), {**record, "human_feedback": comments}
+
+
 def optimize_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
     method: str = typer.Option("auto", "--method", help="ape, opro, protegi, evolve, mipro, "
@@ -48,6 +64,9 @@ def optimize_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Estimate the cost; make no call."),
     fresh: bool = typer.Option(False, "--fresh", help="Start over instead of resuming."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live display."),
+    human_feedback: bool = typer.Option(False, "--human-feedback", help="Add reviewers' "
+                                        "rating comments (from 'promptmill ui') to the "
+                                        "feedback the optimizer reads."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Optimize a prompt on train+validation; report seed vs optimized on test."""
@@ -86,12 +105,14 @@ def optimize_command(
         proposer_model = load_model(proposer) if proposer else None
     display = LiveDisplay(budget, enabled=not quiet)
     runner = executor_for(executor, cfg, model, task_model)
+    metric, record = _with_human_feedback(build_metric(cfg), config_record(cfg), store, cfg.name,
+                                          human_feedback)
     with display, runner:
-        result = run_optimize(task, seed_prompt, task_model, metric=build_metric(cfg),
+        result = run_optimize(task, seed_prompt, task_model, metric=metric,
                               budget=budget, method=method, options=options,
                               proposer=proposer_model, store=store, params=params, alpha=alpha,
                               gate=not no_gate, seed=seed, mode=cfg.model.mode,
-                              on_event=display.update, config=config_record(cfg),
+                              on_event=display.update, config=record,
                               resume=not fresh,
                               contextualizer=build_context(cfg, task, task_model),
                               executor=runner)

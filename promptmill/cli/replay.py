@@ -59,16 +59,20 @@ def _replay_eval(store, info) -> list[str]:
 
 def _replay_optimization(store, info) -> list[str]:
     from ..api import build_metric, generation_params
+    from ..metrics.human import WithReviewerComments
     from ..models.replay import CacheOnlyModel
     from ..optimize import Budget, optimize
     from ..prompt import Prompt
 
     record, cfg, task, model, context = _recorded(info)
+    metric = build_metric(cfg)
+    if record.get("human_feedback"):  # the comments the search saw, not today's
+        metric = WithReviewerComments(metric, record["human_feedback"])
     opt = dict(record["optimizer"])
     method = opt.pop("method")
     proposer = record["proposer"]
     result = optimize(task, Prompt.model_validate(record["seed_prompt"]),
-                      model, metric=build_metric(cfg),
+                      model, metric=metric,
                       budget=Budget(**record["budget"]), method=method, options=opt,
                       proposer=None if proposer == info["model_identity"]
                       else CacheOnlyModel(proposer), store=store,

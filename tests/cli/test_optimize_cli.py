@@ -73,3 +73,34 @@ def test_bad_optimize_input_is_one_line_exit_2(tmp_path, sqlite_url):
 
         assert isinstance(result.exception, PromptmillError), result.output
         assert expected in str(result.exception)
+
+
+def test_human_feedback_reaches_the_proposer_and_replays(tmp_path, sqlite_url):
+    from promptmill.models.fake import FakeModel
+    from promptmill.store.db import Store
+    from promptmill.web.queries import add_rating
+
+    config = _task(tmp_path)
+    assert invoke(sqlite_url, "eval", config, "--split", "validation", "-q").exit_code == 0
+    store = Store(sqlite_url)
+    failed = [r for r in store.iter_results(1) if r["score"] == 0]
+    add_rating(store, 1, failed[0]["example_id"], 0.0, "ALWAYS SHOUT THE WORD BACK")
+    seen = []
+    original = FakeModel.generate
+
+    def spy(self, request, params):
+        seen.append(str(request))
+        return original(self, request, params)
+
+    FakeModel.generate = spy
+    try:
+        out = invoke(sqlite_url, "optimize", config, "--method", "protegi", "--budget-calls",
+                     "40", "--human-feedback", "-q")
+    finally:
+        FakeModel.generate = original
+    assert out.exit_code == 0, out.output
+    assert "showing the proposer 1 reviewer comments on 1 examples" in out.output
+    assert any("reviewers said: ALWAYS SHOUT THE WORD BACK" in r for r in seen)
+    optimization = next(r for r in store.list_runs() if r["kind"] == "optimize")
+    replayed = invoke(sqlite_url, "replay", str(optimization["id"]))
+    assert "replayed exactly" in replayed.output, replayed.output
