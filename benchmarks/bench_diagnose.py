@@ -20,6 +20,7 @@ Usage: python benchmarks/bench_diagnose.py [--n 10000] [--real 100]
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -130,6 +131,7 @@ def main() -> None:
             "real_eval_seconds_extrapolated": round(per_example * args.n, 1),
             "diagnose_vs_real_eval_extrapolated": round(ratio, 5),
             "meets_floor_vs_real_eval": ratio <= 0.10})
+    payload["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)  # shared-machine context
     emit("bench_diagnose", payload)
 
 
