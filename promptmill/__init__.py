@@ -39,6 +39,8 @@ _EXPORTS = {
     "import_prompt": "promptmill.portable", "run_injection": "promptmill.injection",
     "Executor": "promptmill.distributed", "LocalExecutor": "promptmill.distributed",
     "RayExecutor": "promptmill.distributed",
+    "TuneSettings": "promptmill.tune.settings", "TuneResult": "promptmill.tune.train",
+    "TransformersModel": "promptmill.models.transformers_model",
 }
 
 __all__ = [
@@ -72,6 +74,9 @@ __all__ = [
     "Store",
     "Task",
     "TaskConfig",
+    "TransformersModel",
+    "TuneResult",
+    "TuneSettings",
     "compare",
     "compare_runs",
     "diagnose",

@@ -11,7 +11,8 @@ EXPECTED = {
     "runs", "show", "OutputSpec", "Chain", "DemoSelector", "KnowledgeBase", "KnowledgeContext",
     "IntentRouter", "Situation", "ContextBudget", "diagnose", "Diagnosis", "compare_runs",
     "HumanRating", "load_served_prompt", "export_prompt", "import_prompt", "run_injection",
-    "Executor", "LocalExecutor", "RayExecutor",
+    "Executor", "LocalExecutor", "RayExecutor", "TuneSettings", "TuneResult",
+    "TransformersModel",
 }
 
 
