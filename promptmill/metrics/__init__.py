@@ -6,7 +6,8 @@ Built-ins and plugins register in one registry (entry point group ``promptmill.m
 
 Modules: ``base`` (Score, Metric, shared helpers), ``registry`` (get_metric and friends),
 ``custom`` (python: metrics) and the built-ins by kind: ``text``, ``overlap``, ``structured``,
-``embedding``, ``judge``, ``human`` (ratings from the workbench). The built-in metric modules load on first use.
+``embedding``, ``judge``, ``human`` (ratings from the workbench). The built-in metric
+modules load on first use.
 """
 
 from __future__ import annotations
