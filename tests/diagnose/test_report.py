@@ -9,11 +9,11 @@ HOSTILE = "<script>alert('x')</script><b>bold</b>"
 
 @pytest.fixture
 def hostile_run(store):
-    from conftest import _evaluate
+    from crafted import evaluate_crafted
 
     table = {f"item {i}": ("yes" if i % 2 else "no", HOSTILE if i < 6 else
                            ("yes" if i % 2 else "no")) for i in range(12)}
-    return _evaluate(store, table, "Say yes or no.").run_id
+    return evaluate_crafted(store, table, "Say yes or no.").run_id
 
 
 def test_html_escapes_model_output(store, hostile_run):

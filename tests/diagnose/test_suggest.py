@@ -9,12 +9,12 @@ from promptmill.task import Example
 
 
 def test_format_violations_suggest_an_output_spec_that_apply_saves(store):
-    from conftest import _evaluate
+    from crafted import evaluate_crafted
 
     table = {f"review {i}": ("good" if i % 2 else "bad", "I think it is fine overall")
              for i in range(10)}
     table.update({"review 10": ("good", "good"), "review 11": ("bad", "bad")})
-    run = _evaluate(store, table, "Label the review.").run_id
+    run = evaluate_crafted(store, table, "Label the review.").run_id
     d = diagnose(run, store=store)
     assert d.categories[0]["category"] == "format_violation"
     fix = next(s for s in d.suggestions if s.id == "fix-format-violation")

@@ -52,11 +52,11 @@ def test_confusion_matrix_counts_every_labelled_answer(store, labelled_run):
 
 
 def test_refusal_with_the_right_answer_is_extra_text_not_refusal(store):
-    from conftest import _evaluate
+    from crafted import evaluate_crafted
 
     table = {"a": ("yes", "I'm sorry, but yes"), "b": ("no", "no"), "c": ("yes", "yes"),
              "d": ("no", "no")}
-    run = _evaluate(store, table, "Answer yes or no.").run_id
+    run = evaluate_crafted(store, table, "Answer yes or no.").run_id
     assert _categories_by_input(store, run) == {"a": "extra_text"}
 
 

@@ -5,12 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers import skip_or_fail, write_jsonl
-
-WORDS = ["apple", "banana", "cherry", "grape", "lemon", "mango", "olive", "peach", "plum",
-         "melon", "kiwi", "lime", "tomato", "carrot", "onion", "radish", "spinach", "garlic",
-         "pepper", "celery", "potato", "turnip", "fennel", "squash"]
+from helpers import skip_or_fail
+from tune_helpers import write_task
 
 
 def _require_tune() -> None:
@@ -55,23 +51,6 @@ def tiny_model_dir(tmp_path_factory, embedded_base) -> Path:
     return folder
 
 
-def letter_rows() -> list[dict]:
-    return [{"id": f"w{i}", "input": w, "output": w[0]} for i, w in enumerate(WORDS)]
-
-
-def write_task(folder: Path, model: str = "embedded", splits: dict | None = None) -> Path:
-    """The first-letter task written for these tests: 24 words, answer = first letter."""
-    write_jsonl(folder / "letters.jsonl", letter_rows())
-    config = {"name": "letters",
-              "data": {"path": "letters.jsonl", "id": "id"},
-              "splits": splits or {"train": 12, "validation": 4, "test": 8, "seed": 0},
-              "metric": "exact", "model": model, "generation": {"max_tokens": 4},
-              "prompt": {"name": "seed", "instruction": "Write the first letter of the word.",
-                         "template": "{{ input }}"}}
-    (folder / "task.yaml").write_text(yaml.safe_dump(config))
-    return folder / "task.yaml"
-
-
 @pytest.fixture
 def letters_task(tmp_path) -> Path:
     return write_task(tmp_path)
@@ -80,10 +59,3 @@ def letters_task(tmp_path) -> Path:
 @pytest.fixture
 def tiny_task(tmp_path, tiny_model_dir) -> Path:
     return write_task(tmp_path, model=f"hf:{tiny_model_dir}")
-
-
-def loaded(config: Path):
-    from promptmill.api import build_metric, generation_params, load_task
-
-    cfg, task = load_task(config)
-    return task, cfg.prompt, build_metric(cfg), generation_params(cfg)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import loaded
+from tune_helpers import loaded
 
 from promptmill.models.base import GenerationParams
 

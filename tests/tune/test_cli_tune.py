@@ -40,7 +40,7 @@ def test_tune_evaluate_and_compare_on_the_embedded_model(letters_task, capsys,
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    from conftest import write_task
+    from tune_helpers import write_task
 
     config = write_task(tmp_path, splits={"train": 0, "validation": 4, "test": 8})
     code, out = run_main(["tune", config], capsys)

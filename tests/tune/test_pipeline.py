@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import loaded, write_task
 from helpers import run_main
+from tune_helpers import loaded, write_task
 
 from promptmill.tune.settings import TuneSettings
 

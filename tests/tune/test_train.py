@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import loaded
+from tune_helpers import loaded
 
 from promptmill.tune.settings import TuneSettings
 
@@ -112,7 +112,7 @@ def test_other_settings_under_an_existing_name_are_refused(tiny_task, store, tin
 
 
 def test_a_task_without_a_train_split_is_refused(tmp_path, store):
-    from conftest import write_task
+    from tune_helpers import write_task
 
     from promptmill.tune.errors import TuneError
 
