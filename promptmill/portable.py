@@ -34,7 +34,7 @@ def prompt_document(store: Store, ref: str) -> dict[str, Any]:
     """NAME[@VERSION|@TAG] from the store as a plain dict (what JSON and YAML files hold)."""
     name, version = parse_prompt_ref(ref)
     row = store.get_prompt(name, version)
-    tags = next((r["tags"] for r in store.list_prompts() if r["id"] == row["id"]), [])
+    tags = next((r["tags"] for r in store.list_prompts(row["name"]) if r["id"] == row["id"]), [])
     return {FORMAT_KEY: FORMAT_VERSION, "name": row["name"], "version": row["version"],
             "hash": row["hash"], "tags": tags, "note": row["note"],
             "prompt": json.loads(row["body"])}

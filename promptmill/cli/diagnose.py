@@ -149,17 +149,15 @@ def diagnose_command(
     from ..diagnose.rebuild import rescore_with_logprobs
 
     store = State.store()
-    run_id = store.get_run(run)["id"]
-    if calibration and compute and not any(r.logprobs for r in load_run(store, run_id).rows):
-        run_id = rescore_with_logprobs(store, load_run(store, run_id))
-        console.print(f"re-scored with logprobs as run {run_id}")
-    robust = None
-    if robustness:
-        robust = _robustness(store, load_run(store, run_id, threshold), n, variants, kinds,
-                             seed)
+    data = load_run(store, run, threshold)
+    if calibration and compute and not any(r.logprobs for r in data.rows):
+        data = load_run(store, rescore_with_logprobs(store, data), threshold)
+        console.print(f"re-scored with logprobs as run {data.run['id']}")
+    robust = _robustness(store, data, n, variants, kinds, seed) if robustness else None
     method = None if clusters == "none" else clusters
-    d = diagnose(run_id, store=store, threshold=threshold, clusters=method,
-                 calibration=True if calibration else None, robustness=robust, seed=seed)
+    d = diagnose(data.run["id"], store=store, threshold=threshold, clusters=method,
+                 calibration=True if calibration else None, robustness=robust, seed=seed,
+                 data=data)
     _print_report(d, examples)
     _write_outputs(d, html, json_out)
     if apply:

@@ -32,9 +32,7 @@ def list_prompts(name: str = typer.Argument(None, help="Only this prompt's versi
     table = Table(title="Prompt versions", title_justify="left")
     for col in ("name", "version", "hash", "tags", "parent", "note", "created"):
         table.add_column(col)
-    for row in State.store().list_prompts():
-        if name and row["name"] != name:
-            continue
+    for row in State.store().list_prompts(name or None):
         table.add_row(row["name"], str(row["version"]), row["hash"][:12],
                       ", ".join(row["tags"]), str(row["parent_id"] or ""),
                       clip(row["note"], 40), row["created_at"].strftime("%Y-%m-%d %H:%M"))

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from pathlib import Path
 
 import typer
 
-from .common import State, clip, console, err_console, fail
+from .common import State, clip, console, err_console, fail, is_loopback
 
 DEFAULT_KEY_ENV = "PROMPTMILL_API_KEY"
 
@@ -65,20 +64,13 @@ def serve(
 
 def _server_key(env: str, host: str) -> str | None:
     key = os.environ.get(env) or None
-    if key is None and not _is_loopback(host):
+    if key is None and not is_loopback(host):
         fail(f"--host {host} is reachable from other machines and ${env} is not set; set "
              f"{env} to an API key (clients send it as 'Authorization: Bearer KEY'), or serve "
              "on 127.0.0.1")
     return key
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def traces(

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 
 import typer
 
-from .common import State, console, fail
+from .common import State, console, fail, is_loopback
 
 DEFAULT_TOKEN_ENV = "PROMPTMILL_UI_TOKEN"
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def ui_command(

@@ -16,9 +16,6 @@ from ..errors import PromptmillError
 from ..stats import mean_ci, paired_test
 from ..store.db import Store
 
-PROMPT_FIELDS = ("instruction", "template", "output_format", "output_spec", "extract",
-                 "max_tokens", "demo_selection", "context_slots", "answer_prefix")
-
 
 @dataclass
 class MultiComparison:
@@ -53,13 +50,18 @@ def _ref(store: Store, run: dict[str, Any]) -> str:
     return f"{found['name']}@{found['version']}" if found else run["prompt_hash"][:10]
 
 
+def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, before, after) for every field of two prompt bodies that differs, by name."""
+    return [(name, before.get(name), after.get(name)) for name in sorted({*before, *after})
+            if before.get(name) != after.get(name)]
+
+
 def prompt_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Human-readable differences between two prompt bodies."""
     out = []
-    for name in PROMPT_FIELDS:
-        a, b = before.get(name), after.get(name)
-        if a == b:
-            continue
+    for name, a, b in changed_fields(before, after):
+        if name == "demos":
+            continue  # summarised below, by count
         if isinstance(a, str) and isinstance(b, str) and ("\n" in a + b or len(a + b) > 80):
             diff = difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=1)
             out.append(f"{name} changed:\n" + "\n".join(list(diff)[2:]))

@@ -98,15 +98,17 @@ def _histogram(scores: np.ndarray) -> list[dict[str, Any]]:
 
 def diagnose(run_id: int | str, *, store: Store | None = None, threshold: float = 1.0,
              clusters: str | None = "tfidf", calibration: bool | None = None,
-             robustness: list[dict[str, Any]] | None = None, seed: int = 0) -> Diagnosis:
+             robustness: list[dict[str, Any]] | None = None, seed: int = 0,
+             data: RunData | None = None) -> Diagnosis:
     """Taxonomy, confusion, clusters, slices, calibration and suggestions for one run.
 
     ``calibration``: None measures it when the run has log-probabilities, True requires them.
     ``robustness`` takes results of :mod:`promptmill.diagnose.robustness` (it calls the model,
-    so it is run separately).
+    so it is run separately). ``data`` is the run already loaded with this threshold, so a
+    caller that looked at it first does not read it twice.
     """
     store = store or Store()
-    data = load_run(store, run_id, threshold)
+    data = data or load_run(store, run_id, threshold)
     scores = np.array([r.score for r in data.rows])
     mean = rate_ci(int((scores >= threshold).sum()), len(scores)) \
         if np.isin(scores, (0.0, 1.0)).all() else None
@@ -118,8 +120,7 @@ def diagnose(run_id: int | str, *, store: Store | None = None, threshold: float 
     categories = _categories(data, matrix)
     found = cluster_failures(data.failures, clusters, seed) if clusters else []
     cal = _calibration(data, calibration)
-    name = data.prompt_name
-    ref = f"{name}@{_version(store, data)}" if name else None
+    ref = f"{data.prompt_name}@{data.prompt_version}" if data.prompt_name else None
     result = Diagnosis(
         run=data.run, prompt_ref=ref, n=len(data.rows), mean=float(scores.mean()),
         mean_low=mean.low, mean_high=mean.high, n_failures=len(data.failures),
@@ -141,7 +142,3 @@ def _calibration(data: RunData, wanted: bool | None):
             raise
         return None
 
-
-def _version(store: Store, data: RunData) -> int | str:
-    found = store.get_prompt_by_id(data.run["prompt_id"])
-    return found["version"] if found else "?"

@@ -51,6 +51,7 @@ class RunData:
     run: dict[str, Any]
     prompt: Prompt | None
     prompt_name: str | None
+    prompt_version: int | None
     params: dict[str, Any]
     rows: list[Row]
     threshold: float = 1.0
@@ -87,14 +88,12 @@ def _row(raw: dict[str, Any]) -> Row:
                tokens_out=int(raw["tokens_out"] or 0), segment=raw.get("segment"))
 
 
-def _prompt(store: Store, run: dict[str, Any]) -> tuple[Prompt | None, str | None]:
-    if run.get("prompt_id") is None:
-        return None, None
-    found = store.get_prompt_by_id(run["prompt_id"])
+def _prompt(store: Store, run: dict[str, Any]) -> tuple[Prompt | None, str | None, int | None]:
+    found = store.get_prompt_by_id(run["prompt_id"]) if run.get("prompt_id") else None
     if not found:
-        return None, None
-    return Prompt.model_validate({**json.loads(found["body"]), "name": found["name"]}), \
-        found["name"]
+        return None, None, None
+    prompt = Prompt.model_validate({**json.loads(found["body"]), "name": found["name"]})
+    return prompt, found["name"], found["version"]
 
 
 def _attach_calls(store: Store, rows: list[Row], keys: list[str | None]) -> None:
@@ -116,6 +115,7 @@ def load_run(store: Store, run_ref: int | str, threshold: float = 1.0) -> RunDat
     rows = [_row(r) for r in raw_rows]
     _attach_calls(store, rows, [r["call_key"] for r in raw_rows])
     config = _json(run["config"], {})
-    prompt, name = _prompt(store, run)
-    return RunData(run=run, prompt=prompt, prompt_name=name, params=config.get("params", {}),
+    prompt, name, version = _prompt(store, run)
+    return RunData(run=run, prompt=prompt, prompt_name=name, prompt_version=version,
+                   params=config.get("params", {}),
                    rows=rows, threshold=threshold, config=config)

@@ -168,12 +168,16 @@ class Store:
             conn.execute(t.insert().values(name=name, tag=tag, prompt_id=prompt["id"],
                                            updated_at=utcnow()))
 
-    def list_prompts(self) -> list[dict[str, Any]]:
+    def list_prompts(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every saved version (or one name's), oldest first, with its tags."""
         t, tags = schema.prompts, schema.prompt_tags
+        query, tag_query = sa.select(t), sa.select(tags.c.prompt_id, tags.c.tag)
+        if name is not None:
+            query, tag_query = query.where(t.c.name == name), tag_query.where(tags.c.name == name)
         with self.engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(sa.select(t).order_by(t.c.name, t.c.version))
+            rows = [dict(r) for r in conn.execute(query.order_by(t.c.name, t.c.version))
                     .mappings()]
-            tag_rows = conn.execute(sa.select(tags.c.prompt_id, tags.c.tag)).all()
+            tag_rows = conn.execute(tag_query).all()
         by_id: dict[int, list[str]] = {}
         for prompt_id, tag in tag_rows:
             by_id.setdefault(prompt_id, []).append(tag)

@@ -54,11 +54,10 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def prompt_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """Field by field, what changed from one prompt to another, in words a reader can scan."""
+    from ..diagnose.compare import changed_fields
+
     changes: list[dict[str, Any]] = []
-    for field in sorted(set(old) | set(new)):
-        a, b = old.get(field), new.get(field)
-        if a == b:
-            continue
+    for field, a, b in changed_fields(old, new):
         if field == "demos":
             changes.append({"field": "demos", "summary": f"{len(a or [])} → {len(b or [])} demos"
                             + ("" if len(a or []) != len(b or []) else " (contents changed)"),

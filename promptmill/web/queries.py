@@ -315,16 +315,5 @@ def prompt_names(store: Store) -> list[dict[str, Any]]:
 
 
 def prompt_versions(store: Store, name: str) -> list[dict[str, Any]]:
-    tags = schema.prompt_tags
-    with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(
-            sa.select(prompts_t).where(prompts_t.c.name == name)
-            .order_by(prompts_t.c.version.desc())).mappings()]
-        tag_rows = conn.execute(sa.select(tags.c.prompt_id, tags.c.tag)
-                                .where(tags.c.name == name)).all()
-    by_id: dict[int, list[str]] = {}
-    for prompt_id, tag in tag_rows:
-        by_id.setdefault(prompt_id, []).append(tag)
-    for row in rows:
-        row["tags"] = sorted(by_id.get(row["id"], []))
-    return rows
+    """One prompt's versions with their tags, newest first."""
+    return store.list_prompts(name)[::-1]

@@ -25,7 +25,7 @@ def test_an_open_address_without_a_token_is_refused(capsys, monkeypatch):
                                             ("::1", True), ("0.0.0.0", False),
                                             ("192.168.1.4", False), ("example.org", False)])
 def test_loopback_detection(host, loopback):
-    from promptmill.cli.ui import is_loopback
+    from promptmill.cli.common import is_loopback
 
     assert is_loopback(host) is loopback
 
