@@ -42,7 +42,7 @@ from common import (  # noqa: E402
 
 from promptmill.constrain import OutputSpec  # noqa: E402
 from promptmill.context import DemoSelector, KnowledgeBase, KnowledgeContext  # noqa: E402
-from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.evaluation import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams, load_model  # noqa: E402
 from promptmill.prompt import Prompt  # noqa: E402

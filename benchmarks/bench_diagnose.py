@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, environment, load_ii, require_data, simple_ii_tasks  # noqa: E402
 
-from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.evaluation import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams  # noqa: E402
 from promptmill.models.fake import FakeModel  # noqa: E402
@@ -107,8 +107,8 @@ def main() -> None:
         result = evaluator.evaluate(examples, PROMPT, task="mixed", prompt_name="bench")
         eval_seconds = time.perf_counter() - start
 
-        from promptmill.diagnose import diagnose
-        from promptmill.diagnose.report import render_html
+        from promptmill.diagnosis import diagnose
+        from promptmill.diagnosis.report import render_html
 
         start = time.perf_counter()
         d = diagnose(result.run_id, store=store)
@@ -144,11 +144,11 @@ def main() -> None:
 
 def stage_times(store: Store, run_id: int) -> dict[str, float]:
     """Each stage timed on its own, to show where diagnose spends its time."""
-    from promptmill.diagnose.calibration import calibrate
-    from promptmill.diagnose.clusters import cluster_failures
-    from promptmill.diagnose.data import load_run
-    from promptmill.diagnose.slices import slice_scores
-    from promptmill.diagnose.taxonomy import classify_failures, confusion
+    from promptmill.diagnosis.calibration import calibrate
+    from promptmill.diagnosis.clusters import cluster_failures
+    from promptmill.diagnosis.data import load_run
+    from promptmill.diagnosis.slices import slice_scores
+    from promptmill.diagnosis.taxonomy import classify_failures, confusion
 
     out, start = {}, time.perf_counter()
     data = load_run(store, run_id)
@@ -166,8 +166,8 @@ def stage_times(store: Store, run_id: int) -> dict[str, float]:
 
 def real_eval_and_diagnose(examples: list[Example]) -> tuple[float, float]:
     """Seconds to evaluate ``examples`` with the embedded model, and to diagnose that run."""
-    from promptmill.diagnose import diagnose
-    from promptmill.diagnose.report import render_html
+    from promptmill.diagnosis import diagnose
+    from promptmill.diagnosis.report import render_html
     from promptmill.models import load_model
 
     model = load_model("embedded")

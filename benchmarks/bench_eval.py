@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, environment, load_ii, require_data, seed_instruction  # noqa: E402
 
-from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.evaluation import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams, load_model  # noqa: E402
 from promptmill.prompt import Demo, Prompt  # noqa: E402

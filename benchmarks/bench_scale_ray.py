@@ -37,7 +37,7 @@ from common import (  # noqa: E402
 )
 
 from promptmill.distributed import LocalExecutor, RayExecutor  # noqa: E402
-from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.evaluation import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models import GenerationParams, load_model  # noqa: E402
 from promptmill.prompt import Prompt  # noqa: E402

@@ -41,7 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import emit, environment, load_ii, metric_for, require_data, seed_instruction  # noqa: E402,I001
 
-from promptmill.evaluate import Evaluator  # noqa: E402
+from promptmill.evaluation import Evaluator  # noqa: E402
 from promptmill.metrics import get_metric  # noqa: E402
 from promptmill.models.base import GenerationParams  # noqa: E402
 from promptmill.optimize import Budget, optimize  # noqa: E402

@@ -4,11 +4,11 @@ The public API is the names in ``__all__``. They are imported on first use, so
 ``import promptmill`` stays fast and pulls in neither llama.cpp nor SQLAlchemy.
 """
 
-from __future__ import annotations
+# No ``from x import y`` at module level: every public-looking name here must be in __all__
+# (tests/test_public_api.py checks it), so helpers are imported under private names.
+import typing as _typing
 
-from typing import TYPE_CHECKING
-
-from ._lazy import lazy_exports
+from ._lazy import lazy_exports as _lazy_exports
 
 __version__ = "0.1.0"
 
@@ -22,7 +22,7 @@ _EXPORTS = {
     "FakeModel": "promptmill.models.fake",
     "Metric": "promptmill.metrics", "Score": "promptmill.metrics",
     "get_metric": "promptmill.metrics", "register_metric": "promptmill.metrics",
-    "Evaluator": "promptmill.evaluate", "EvalResult": "promptmill.evaluate",
+    "Evaluator": "promptmill.evaluation", "EvalResult": "promptmill.evaluation",
     "Ledger": "promptmill.ledger",
     "Store": "promptmill.store.db",
     "mean_ci": "promptmill.stats", "paired_test": "promptmill.stats",
@@ -33,8 +33,8 @@ _EXPORTS = {
     "Situation": "promptmill.context", "ContextBudget": "promptmill.context",
     "load_task": "promptmill.api", "evaluate": "promptmill.api", "compare": "promptmill.api",
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
-    "diagnose": "promptmill.diagnose", "Diagnosis": "promptmill.diagnose",
-    "compare_runs": "promptmill.diagnose.compare", "HumanRating": "promptmill.metrics.human",
+    "diagnose": "promptmill.diagnosis", "Diagnosis": "promptmill.diagnosis",
+    "compare_runs": "promptmill.diagnosis.compare", "HumanRating": "promptmill.metrics.human",
     "load_served_prompt": "promptmill.serve", "export_prompt": "promptmill.portable",
     "import_prompt": "promptmill.portable", "run_injection": "promptmill.injection",
     "Executor": "promptmill.distributed", "LocalExecutor": "promptmill.distributed",
@@ -99,10 +99,10 @@ __all__ = [
 ]
 
 
-__getattr__, __dir__ = lazy_exports("promptmill", globals(), _EXPORTS)
+__getattr__, __dir__ = _lazy_exports("promptmill", globals(), _EXPORTS)
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs
+if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .api import compare, evaluate, export, load_task, runs, show
     from .config import TaskConfig, load_task_config
     from .constrain import OutputSpec
@@ -115,14 +115,24 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         KnowledgeContext,
         Situation,
     )
+    from .diagnosis import Diagnosis, diagnose
+    from .diagnosis.compare import compare_runs
+    from .distributed import Executor, LocalExecutor, RayExecutor
     from .errors import PromptmillError
-    from .evaluate import EvalResult, Evaluator
+    from .evaluation import EvalResult, Evaluator
+    from .injection import run_injection
     from .ledger import Ledger
     from .metrics import Metric, Score, get_metric, register_metric
+    from .metrics.human import HumanRating
     from .models.base import Generation, GenerationParams, Model
     from .models.fake import FakeModel
     from .models.registry import load_model
+    from .models.transformers_model import TransformersModel
+    from .portable import export_prompt, import_prompt
     from .prompt import Demo, Prompt
+    from .serve import load_served_prompt
     from .stats import mean_ci, paired_test
     from .store.db import Store
     from .task import Example, FieldMap, Task, load_examples
+    from .tune.settings import TuneSettings
+    from .tune.train import TuneResult

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConfigError, ModelError, PromptmillError, require
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluator
+    from .evaluation import Evaluator
     from .models.base import Generation, GenerationParams, Request
 
 Outcome = tuple["Generation | None", "str | None"]

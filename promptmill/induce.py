@@ -20,7 +20,7 @@ from typing import Any
 
 from . import strategies as strategy_library
 from .errors import ConfigError
-from .evaluate import EvalResult, Evaluator, cached_generate
+from .evaluation import EvalResult, Evaluator, cached_generate
 from .ledger import Ledger
 from .metrics import Metric
 from .models.base import GenerationParams, Model

@@ -10,6 +10,18 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port, skip_or_fail, write_jsonl
+from needs_extras import require_extra, require_extras_of
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:  # a test on the PostgreSQL server needs psycopg, like any marked one
+        if "postgres_url" in item.fixturenames:
+            item.add_marker(pytest.mark.postgres)
+
+
+def pytest_runtest_setup(item):
+    """Marked ``ray`` or ``postgres``: skip without the extra, fail in CI (see needs_extras.py)."""
+    require_extras_of(item)
 
 
 @pytest.fixture(autouse=True)
@@ -87,10 +99,7 @@ def _postgres_bin() -> Path | None:
 @pytest.fixture(scope="session")
 def postgres_url():
     """A throwaway PostgreSQL server on 127.0.0.1, started and stopped here."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        skip_or_fail("psycopg is not installed (pip install 'promptmill[postgres]')")
+    require_extra("psycopg", "postgres")
     bindir = _postgres_bin()
     if bindir is None:
         skip_or_fail("PostgreSQL is not installed (apt-get install postgresql)")
@@ -115,7 +124,7 @@ def postgres_url():
         shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_store(request, sqlite_url):
     """The same store tests on SQLite and on a real PostgreSQL server."""
     from promptmill.store.db import Store

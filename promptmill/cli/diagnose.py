@@ -108,7 +108,7 @@ def _print_report(d, examples: int) -> None:
 def _robustness(store, data, n, variants, kinds, seed):
     from rich.progress import Progress
 
-    from ..diagnose.actions import check_robustness
+    from ..diagnosis.actions import check_robustness
 
     chosen = tuple(k.strip() for k in kinds.split(",") if k.strip()) if kinds else None
     with Progress(console=console, transient=True) as bar:
@@ -144,9 +144,9 @@ def diagnose_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Failure taxonomy, confusion, clusters, slices, robustness, calibration and fixes."""
-    from ..diagnose import diagnose
-    from ..diagnose.data import load_run
-    from ..diagnose.rebuild import rescore_with_logprobs
+    from ..diagnosis import diagnose
+    from ..diagnosis.data import load_run
+    from ..diagnosis.rebuild import rescore_with_logprobs
 
     store = State.store()
     data = load_run(store, run, threshold)
@@ -166,7 +166,7 @@ def diagnose_command(
 
 def _write_outputs(d, html: Path | None, json_out: Path | None) -> None:
     if html:
-        from ..diagnose.report import render_html
+        from ..diagnosis.report import render_html
 
         html.write_text(render_html(d), encoding="utf-8")
         console.print(f"wrote the HTML report to {html}")
@@ -176,7 +176,7 @@ def _write_outputs(d, html: Path | None, json_out: Path | None) -> None:
 
 
 def _apply(store, d, wanted: list[str]) -> None:
-    from ..diagnose.actions import save_applied
+    from ..diagnosis.actions import save_applied
 
     saved, chosen = save_applied(store, d, wanted)
     ref = f"{saved['name']}@{saved['version']}"

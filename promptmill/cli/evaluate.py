@@ -30,13 +30,16 @@ def eval_command(
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Evaluate one or more prompts on a task split; two or more are compared pairwise."""
-    run_eval(config, prompt or [None], model, split, limit, not no_cache, not fresh, alpha,
-             not quiet, executor)
+    run_eval(config, prompt or [None], model_spec=model, split=split, limit=limit,
+             cache=not no_cache, resume=not fresh, alpha=alpha, progress=not quiet,
+             executor=executor)
 
 
-def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
-             limit: int | None, cache: bool, resume: bool, alpha: float,
-             progress: bool, executor: str | None = None) -> list:
+def run_eval(config: Path, prompts: list[str | None] | None = None, *,
+             model_spec: str | None = None, split: str = "test", limit: int | None = None,
+             cache: bool = True, resume: bool = True, alpha: float = 0.05,
+             progress: bool = True, executor: str | None = "local") -> list:
+    """What ``promptmill eval`` does, with real defaults, for any command that needs it."""
     from ..api import (
         build_context,
         build_metric,
@@ -46,11 +49,11 @@ def run_eval(config: Path, prompts: list, model_spec: str | None, split: str,
         load_task,
         resolve_prompt,
     )
-    from ..evaluate import Evaluator
+    from ..evaluation import Evaluator
 
     store = State.store()
     cfg, task = load_task(config)
-    chosen = [resolve_prompt(p, cfg, store) for p in prompts]
+    chosen = [resolve_prompt(p, cfg, store) for p in prompts or [None]]
     examples = task.split(split)[: limit or None]
     with console.status(f"loading model {model_spec or cfg.model.name}…"):
         model = build_model(cfg, model_spec)
@@ -142,24 +145,24 @@ def _print_segments(results: list) -> None:
 def demo(
     method: str = typer.Option("auto", "--method", help="Optimization method."),
     budget_calls: int = typer.Option(200, "--budget-calls", min=1),
+    model: str = typer.Option(None, "--model", "-m", help="Model spec for both steps "
+                              "(default: the embedded model)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Compare two prompts, then optimize one, on the bundled sentiment task (embedded model)."""
-    from .optimize import optimize_command
+    from .optimize import run_optimization
     from .scaffold import example_dir
 
     folder = example_dir()
+    task = folder / "task.yaml"
     console.rule("[bold]promptmill demo 1/2: two hand-written prompts, a paired verdict")
-    console.print(f"task: {folder / 'task.yaml'}  model: embedded (SmolLM2-135M-Instruct)")
-    run_eval(folder / "task.yaml", [str(folder / "prompts/plain.yaml"),
-                                    str(folder / "prompts/labelled.yaml")],
-             None, "test", None, True, True, 0.05, not quiet)
+    console.print(f"task: {task}  model: {model or 'embedded (SmolLM2-135M-Instruct)'}")
+    run_eval(task, [str(folder / "prompts/plain.yaml"), str(folder / "prompts/labelled.yaml")],
+             model_spec=model, progress=not quiet)
     console.rule(f"[bold]promptmill demo 2/2: optimize the plain prompt ({method}, "
                  f"{budget_calls} calls)")
-    optimize_command(folder / "task.yaml", method=method, budget_calls=budget_calls,
-                     budget_tokens=None, budget_seconds=None, prompt=None, model=None,
-                     proposer=None, alpha=0.05, no_gate=False, seed=0, option=None,
-                     dry_run=False, fresh=False, quiet=quiet, executor="local")
+    run_optimization(task, method=method, budget_calls=budget_calls, model=model,
+                     progress=not quiet)
 
 
 def register(app: typer.Typer) -> None:

@@ -70,53 +70,76 @@ def optimize_command(
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
 ) -> None:
     """Optimize a prompt on train+validation; report seed vs optimized on test."""
-    from ..api import (
-        build_context,
-        build_metric,
-        build_model,
-        config_record,
-        generation_params,
-        load_task,
-        resolve_prompt,
-    )
-    from ..evaluate import Evaluator
-    from ..models.registry import load_model
-    from ..optimize import Budget, estimate
-    from ..optimize import optimize as run_optimize
+    run_optimization(config, method=method, budget_calls=budget_calls,
+                     budget_tokens=budget_tokens, budget_seconds=budget_seconds, prompt=prompt,
+                     model=model, proposer=proposer, alpha=alpha, gate=not no_gate, seed=seed,
+                     options=parse_options(option), dry_run=dry_run, resume=not fresh,
+                     progress=not quiet, human_feedback=human_feedback, executor=executor)
+
+
+def run_optimization(config: Path, *, method: str = "auto", budget_calls: int | None = None,
+                     budget_tokens: int | None = None, budget_seconds: float | None = None,
+                     prompt: str | None = None, model: str | None = None,
+                     proposer: str | None = None, alpha: float = 0.05, gate: bool = True,
+                     seed: int = 0, options: dict[str, Any] | None = None,
+                     dry_run: bool = False, resume: bool = True, progress: bool = True,
+                     human_feedback: bool = False, executor: str | None = "local") -> None:
+    """What ``promptmill optimize`` does, with real defaults, for any command that needs it.
+
+    Commands never call each other: a Typer command's defaults are ``OptionInfo`` objects,
+    which are truthy, so calling one as a function turns on every flag it was not given.
+    """
+    from ..api import build_metric, config_record, generation_params, load_task, resolve_prompt
+    from ..optimize import Budget
     from ..optimize.registry import get_optimizer
+    from ..optimize.run import check_protocol
 
     budget = Budget(calls=budget_calls, tokens=budget_tokens, seconds=budget_seconds)
-    options = parse_options(option)
+    options = options or {}
     get_optimizer(method, **options)  # unknown methods and options fail before any work
     store = State.store()
     cfg, task = load_task(config)
     seed_prompt = resolve_prompt(prompt, cfg, store)
-    from ..optimize.run import check_protocol
-
     check_protocol(task, budget)
-    params = generation_params(cfg)
     if dry_run:
-        evaluator = Evaluator(_NoModel(), build_metric(cfg), store, params=params,
-                              mode=cfg.model.mode, demo_pool=task.train)
-        show_estimate(estimate(task, seed_prompt, budget, params, evaluator), method)
+        _dry_run(cfg, task, seed_prompt, budget, method, store)
         return
+    metric, record = _with_human_feedback(build_metric(cfg), config_record(cfg), store, cfg.name,
+                                          human_feedback)
+    search = dict(method=method, options=options, alpha=alpha, gate=gate, seed=seed,
+                  resume=resume, params=generation_params(cfg), metric=metric, config=record)
+    print_report(_run_search(cfg, task, seed_prompt, budget, search, model, proposer, progress,
+                         executor))
+
+
+def _dry_run(cfg, task, seed_prompt, budget, method: str, store) -> None:
+    from ..api import build_metric, generation_params
+    from ..evaluation import Evaluator
+    from ..optimize import estimate
+
+    params = generation_params(cfg)
+    evaluator = Evaluator(_NoModel(), build_metric(cfg), store, params=params,
+                          mode=cfg.model.mode, demo_pool=task.train)
+    show_estimate(estimate(task, seed_prompt, budget, params, evaluator), method)
+
+
+def _run_search(cfg, task, seed_prompt, budget, search: dict[str, Any], model: str | None,
+                proposer: str | None, progress: bool, executor: str | None):
+    """Load the models, run the search with a live display, and return its result."""
+    from ..api import build_context, build_model
+    from ..models.registry import load_model
+    from ..optimize import optimize
+
     with console.status(f"loading model {model or cfg.model.name}…"):
         task_model = build_model(cfg, model)
         proposer_model = load_model(proposer) if proposer else None
-    display = LiveDisplay(budget, enabled=not quiet)
+    display = LiveDisplay(budget, enabled=progress)
     runner = executor_for(executor, cfg, model, task_model)
-    metric, record = _with_human_feedback(build_metric(cfg), config_record(cfg), store, cfg.name,
-                                          human_feedback)
     with display, runner:
-        result = run_optimize(task, seed_prompt, task_model, metric=metric,
-                              budget=budget, method=method, options=options,
-                              proposer=proposer_model, store=store, params=params, alpha=alpha,
-                              gate=not no_gate, seed=seed, mode=cfg.model.mode,
-                              on_event=display.update, config=record,
-                              resume=not fresh,
-                              contextualizer=build_context(cfg, task, task_model),
-                              executor=runner)
-    print_report(result)
+        return optimize(task, seed_prompt, task_model, budget=budget, proposer=proposer_model,
+                        store=State.store(), mode=cfg.model.mode, on_event=display.update,
+                        contextualizer=build_context(cfg, task, task_model), executor=runner,
+                        **search)
 
 
 class _NoModel:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..ledger import Ledger
 
 
 class BudgetExhausted(Exception):
@@ -39,15 +40,25 @@ class Budget:
 
 @dataclass
 class Spend:
-    """Logical spend against a budget, plus the real cost (fresh calls) for the ledger."""
+    """Logical spend against a budget, plus the real cost of fresh calls in a :class:`Ledger`."""
 
     budget: Budget
     calls: int = 0
     tokens: int = 0
-    fresh_calls: int = 0
-    cache_hits: int = 0
-    fresh_tokens: int = 0
+    fresh: Ledger = field(default_factory=Ledger)  # what the store records for the run
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def fresh_calls(self) -> int:
+        return self.fresh.calls
+
+    @property
+    def cache_hits(self) -> int:
+        return self.fresh.cache_hits
+
+    @property
+    def fresh_tokens(self) -> int:
+        return self.fresh.tokens_in + self.fresh.tokens_out
 
     @property
     def seconds(self) -> float:
@@ -65,14 +76,12 @@ class Spend:
         if not self.can_afford(calls):
             raise BudgetExhausted(f"no budget left for {what} ({calls} calls)")
 
-    def charge(self, tokens: int, cached: bool) -> None:
+    def charge(self, tokens_in: int, tokens_out: int, cached: bool,
+               seconds: float = 0.0) -> None:
+        """One logical call: it counts against the budget even when the cache answered it."""
         self.calls += 1
-        self.tokens += tokens
-        if cached:
-            self.cache_hits += 1
-        else:
-            self.fresh_calls += 1
-            self.fresh_tokens += tokens
+        self.tokens += tokens_in + tokens_out
+        self.fresh.add_call(tokens_in, tokens_out, seconds, cached)
 
     def fraction_used(self) -> float:
         b, used = self.budget, []

@@ -14,9 +14,10 @@ from typing import Any
 
 from ..context.base import Contextualizer
 from ..distributed import Executor
-from ..evaluate import Evaluator, ScoredExample, cached_generate
+from ..errors import ConfigError, PromptmillError
+from ..evaluation import Evaluator, ScoredExample, cached_generate
 from ..metrics import Metric
-from ..models.base import GenerationParams, Messages, Model
+from ..models.base import Generation, GenerationParams, Messages, Model
 from ..prompt import Prompt, canonical_json
 from ..store.db import Store
 from ..task import Example
@@ -79,8 +80,20 @@ class OptimizationContext:
         self._val_ids = {ex.id for ex in validation}
         self._step = 0
         self._proposals = 0
+        self.max_instruction_chars = MAX_INSTRUCTION_CHARS  # raised by a longer seed
 
     # --- candidates -----------------------------------------------------------------------
+    def add_seed(self, prompt: Prompt) -> Candidate:
+        """The user's own prompt, the first candidate: kept whatever its length.
+
+        The length limit guards against runaway proposals from the proposer model, not against
+        the prompt the user chose; proposals may then be as long as the seed. A seed that does
+        not render is the user's error, reported in one line instead of being skipped.
+        """
+        self.max_instruction_chars = max(MAX_INSTRUCTION_CHARS, len(prompt.instruction))
+        self._check_renders(prompt)
+        return self._register(prompt, (), "seed")
+
     def add(self, prompt: Prompt, parents: Sequence[int] = (),
             origin: str = "") -> Candidate | None:
         """Register a candidate; a duplicate or a garbage proposal is rejected and logged."""
@@ -91,15 +104,19 @@ class OptimizationContext:
             return None
         if prompt.hash in self._hashes:
             return None  # the same prompt again: nothing new to learn
-        cand = Candidate(len(self.candidates), prompt, tuple(parents), origin or "seed")
+        return self._register(prompt, parents, origin or "seed")
+
+    def _register(self, prompt: Prompt, parents: Sequence[int], origin: str) -> Candidate:
+        cand = Candidate(len(self.candidates), prompt, tuple(parents), origin)
         self.candidates.append(cand)
         self._hashes[prompt.hash] = cand.index
         self._save(cand)
         return cand
 
     def _problem_with(self, prompt: Prompt) -> str | None:
-        if len(prompt.instruction) > MAX_INSTRUCTION_CHARS:
-            return f"instruction too long ({len(prompt.instruction)} chars)"
+        if len(prompt.instruction) > self.max_instruction_chars:
+            return (f"instruction too long ({len(prompt.instruction)} chars, the limit is "
+                    f"{self.max_instruction_chars})")
         if self.candidates and not prompt.instruction.strip() and not prompt.demos:
             return "empty instruction and no demos"
         try:
@@ -109,6 +126,18 @@ class OptimizationContext:
             return f"does not render: {exc}"
         return None
 
+    def _check_renders(self, prompt: Prompt) -> None:
+        try:
+            self.evaluator.render(prompt, (self.validation or self.train)[0],
+                                  self.contextualizer)
+        except PromptmillError:
+            raise  # already names the prompt field and the fix
+        except Exception as exc:  # noqa: BLE001 - one line for the user, whatever went wrong
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())
+            raise ConfigError(f"the seed prompt does not render ({detail})",
+                              where=f"prompt {prompt.name or prompt.hash[:8]}",
+                              fix="fix the prompt's template or demos") from None
+
     # --- scoring --------------------------------------------------------------------------
     def evaluate(self, cand: Candidate, examples: Sequence[Example]) -> list[ScoredExample]:
         """Score a candidate on examples it has not been scored on; cached, and budgeted."""
@@ -117,9 +146,7 @@ class OptimizationContext:
             self.spend.require(len(todo), f"scoring candidate {cand.index}")
             for scored in self.evaluator.score_examples(cand.prompt, todo,
                                                         contextualizer=self.contextualizer):
-                gen = scored.generation
-                tokens = (gen.input_tokens + gen.output_tokens) if gen else 0
-                self.spend.charge(tokens, cached=bool(gen and gen.cached))
+                self._charge(scored.generation)
                 cand.outcomes[scored.example.id] = scored
                 if scored.example.id in self._val_ids:  # scores (and the gate) are validation only
                     cand.scores[scored.example.id] = scored.score
@@ -167,8 +194,16 @@ class OptimizationContext:
     def _proposal(self, request: Messages | str, params: GenerationParams) -> str:
         gen = cached_generate(self.store, self.proposer, request, params,
                               before_call=lambda: self.spend.require(1, "a proposal"))
-        self.spend.charge(gen.input_tokens + gen.output_tokens, cached=gen.cached)
+        self._charge(gen)
         return gen.text
+
+    def _charge(self, gen: Generation | None) -> None:
+        """Input and output tokens stay apart; a call that failed (no generation) has none."""
+        if gen is None:
+            self.spend.charge(0, 0, cached=False)
+        else:
+            self.spend.charge(gen.input_tokens, gen.output_tokens, cached=gen.cached,
+                              seconds=gen.seconds)
 
     # --- record ---------------------------------------------------------------------------
     def event(self, kind: str, cand: Candidate | None = None,

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from random import Random
 
-from ..evaluate import ScoredExample
+from ..evaluation import ScoredExample
 from ..prompt import Prompt
 from ..task import Example
 from .base import Optimizer

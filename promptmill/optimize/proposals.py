@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ..evaluate import ScoredExample
+from ..evaluation import ScoredExample
 from ..models.base import Messages
 from ..task import Example
 

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from random import Random
 
-from ..evaluate import ScoredExample
+from ..evaluation import ScoredExample
 from ..metrics.base import normalize
 from ..prompt import Prompt
 from ..task import Example

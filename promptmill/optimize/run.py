@@ -18,7 +18,7 @@ from typing import Any
 from ..context.base import Contextualizer
 from ..distributed import Executor
 from ..errors import ConfigError, PromptmillError
-from ..evaluate import EvalResult, Evaluator
+from ..evaluation import EvalResult, Evaluator, announce_wait
 from ..metrics import Metric
 from ..models.base import GenerationParams, Model, request_text
 from ..prompt import Prompt, canonical_json, sha256_hex
@@ -133,34 +133,38 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
     key = fingerprint(task, seed_prompt, model, proposer, metric, params,
                       optimizer.describe(), budget, acceptance, seed,
                       contextualizer.describe() if contextualizer is not None else None)
-    run_id = _open_run(store, key, task, seed_prompt, model, proposer, metric, optimizer,
-                       budget, acceptance, seed, config, resume, prompt_name)
-    started = time.perf_counter()
-    ctx = OptimizationContext(train=task.train, validation=task.validation, model=model,
-                              metric=metric, store=store, budget=budget, params=params,
-                              proposer=proposer, gate=acceptance, seed=seed, mode=mode,
-                              run_id=run_id, on_event=on_event, contextualizer=contextualizer,
-                              executor=executor)
-    try:
-        _search(ctx, optimizer, seed_prompt)
-        result = _report(ctx, task, seed_prompt, optimizer, store, run_id, prompt_name, params,
-                         mode, config)
-    except BaseException as exc:
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-        message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
-        store.update_run(run_id, status=status, error=message,
-                         wall_seconds=time.perf_counter() - started, **_ledger(ctx))
-        raise
-    store.update_run(run_id, status="finished", finished_at=utcnow(),
-                     wall_seconds=time.perf_counter() - started,
-                     score_sum=result.best_validation * len(task.validation),
-                     n_done=len(task.validation), config=_with_summary(store, run_id, result),
-                     **_ledger(ctx))
-    return result
+    # the same optimization started twice at once: the second waits for the first to finish,
+    # then replays it from the store's cache (no new model calls) instead of racing it
+    with store.lease(f"optimize:{key}", on_wait=announce_wait("optimized")) as lease:
+        run_id = _open_run(store, key, task, seed_prompt, model, proposer, metric, optimizer,
+                           budget, acceptance, seed, config, resume, prompt_name)
+        lease.attach(run_id)
+        started = time.perf_counter()
+        ctx = OptimizationContext(train=task.train, validation=task.validation, model=model,
+                                  metric=metric, store=store, budget=budget, params=params,
+                                  proposer=proposer, gate=acceptance, seed=seed, mode=mode,
+                                  run_id=run_id, on_event=on_event, contextualizer=contextualizer,
+                                  executor=executor)
+        try:
+            _search(ctx, optimizer, seed_prompt)
+            result = _report(ctx, task, seed_prompt, optimizer, store, run_id, prompt_name, params,
+                             mode, config)
+        except BaseException as exc:
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
+            store.stop_run(run_id, status, message,  # best effort: the disk may be full
+                           wall_seconds=time.perf_counter() - started, **_ledger(ctx))
+            raise
+        store.update_run(run_id, status="finished", finished_at=utcnow(),
+                         wall_seconds=time.perf_counter() - started,
+                         score_sum=result.best_validation * len(task.validation),
+                         n_done=len(task.validation), config=_with_summary(store, run_id, result),
+                         **_ledger(ctx))
+        return result
 
 
 def _search(ctx: OptimizationContext, optimizer, seed_prompt: Prompt) -> None:
-    seed = ctx.add(seed_prompt, origin="seed")
+    seed = ctx.add_seed(seed_prompt)
     ctx.event("start", seed, detail={"method": optimizer.describe(),
                                      "budget": ctx.spend.budget.to_dict()})
     ctx.consider(seed)
@@ -227,9 +231,9 @@ def _open_run(store, key, task, seed_prompt, model, proposer, metric, optimizer,
 
 
 def _ledger(ctx: OptimizationContext) -> dict[str, Any]:
-    s = ctx.spend
-    return {"calls": s.fresh_calls, "cache_hits": s.cache_hits, "tokens_in": s.fresh_tokens,
-            "tokens_out": 0}
+    fresh = ctx.spend.fresh  # real calls only: cache hits cost nothing
+    return {"calls": fresh.calls, "cache_hits": fresh.cache_hits, "tokens_in": fresh.tokens_in,
+            "tokens_out": fresh.tokens_out, "model_seconds": fresh.model_seconds}
 
 
 def _with_summary(store: Store, run_id: int, result: OptimizationResult) -> str:

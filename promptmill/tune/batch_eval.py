@@ -2,7 +2,7 @@
 
 ``score`` is what training uses to validate each epoch. ``warm_cache`` answers a split in
 batches and writes the answers into the store's call cache under the keys the
-:class:`~promptmill.evaluate.Evaluator` computes, so an ordinary recorded evaluation that
+:class:`~promptmill.evaluation.Evaluator` computes, so an ordinary recorded evaluation that
 follows is all cache hits: the run has every result, at batch speed.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..evaluate import Evaluator, call_key, params_for
+from ..evaluation import Evaluator, call_key, params_for
 from ..extract import extract_answer
 from ..prompt import Prompt, canonical_json
 from ..store.db import utcnow

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..evaluate import Evaluator
+from ..evaluation import Evaluator
 from ..metrics import Metric
 from ..models.base import GenerationParams, Model
 from ..optimize import Budget, optimize

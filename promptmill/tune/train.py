@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..evaluate import Evaluator
+from ..evaluation import Evaluator
 from ..metrics import Metric
 from ..models.base import GenerationParams
 from ..prompt import Prompt

@@ -54,7 +54,7 @@ def _short(value: Any, limit: int = 120) -> str:
 
 def prompt_changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     """Field by field, what changed from one prompt to another, in words a reader can scan."""
-    from ..diagnose.compare import changed_fields
+    from ..diagnosis.compare import changed_fields
 
     changes: list[dict[str, Any]] = []
     for field, a, b in changed_fields(old, new):

@@ -70,8 +70,8 @@ def run_plots(request: Request, run_id: int):
 def run_diagnose(request: Request, run_id: int):
     run = need_run(request, run_id)
     try:
-        from ..diagnose import diagnose
-        from ..diagnose.report import render_html
+        from ..diagnosis import diagnose
+        from ..diagnosis.report import render_html
     except ImportError as exc:
         return render(request, "diagnose_missing.html", run=run, reason=str(exc),
                       status_code=503)

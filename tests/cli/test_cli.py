@@ -1,9 +1,14 @@
 """The CLI end to end on the fake model, including every bad-input path (exit status 2)."""
 
+import ast
+import importlib.util
 import json
+from pathlib import Path
 
 import helpers
+import typer.main
 import yaml
+from entry_point import one_line_error, run_promptmill
 from typer.testing import CliRunner
 
 from promptmill.cli.app import app
@@ -62,8 +67,8 @@ def test_init_scaffolds_a_working_task(tmp_path, sqlite_url):
     assert result.exit_code == 0
     assert {p.name for p in (tmp_path / "new").iterdir()} >= {"task.yaml", "data.jsonl",
                                                               "prompts"}
-    again = runner.invoke(app, ["init", str(tmp_path / "new")])
-    assert again.exit_code == 2 and "not empty" in again.output
+    message = _bad(None, sqlite_url, "init", tmp_path / "new")
+    assert "not empty" in message and "--force" in message
 
 
 def _edit_config(path, **changes):
@@ -73,11 +78,9 @@ def _edit_config(path, **changes):
 
 
 def _bad(capsys, sqlite_url, *args):
-    code, output = run_main(*args, db=sqlite_url, capsys=capsys)
-    assert code == 2, output
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    assert len(" ".join(lines)) > 0 and "Traceback" not in output
-    return " ".join(" ".join(lines).split())
+    """Bad input through the installed command (a new process, main() and all): exit status 2
+    and one line on stderr, never a traceback. ``capsys`` is unused, kept for old callers."""
+    return one_line_error("--db", sqlite_url, *args)
 
 
 def test_malformed_jsonl_line(capitals_task, sqlite_url, capsys):
@@ -143,7 +146,7 @@ def test_unknown_run_id(sqlite_url, capsys):
     assert "run 42 does not exist" in message
 
 
-def test_help_is_fast_and_lists_commands():
+def test_help_is_fast():
     import subprocess
     import sys
 
@@ -153,6 +156,115 @@ def test_help_is_fast_and_lists_commands():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout
     assert loaded.strip() == "[]"  # heavy modules stay unloaded for --help
-    result = runner.invoke(app, ["--help"])
-    for command in ("init", "eval", "runs", "show", "compare", "export", "demo"):
-        assert command in result.output
+
+
+COMMANDS = {
+    "compare", "demo", "diagnose", "eval", "export", "induce", "init", "inject", "kb build",
+    "kb query", "optimize", "prompts diff", "prompts list", "prompts show", "prompts tag",
+    "prompts-export", "prompts-import", "replay", "runs", "serve", "show", "traces", "tune",
+    "tune-augment", "tune-export", "tune-list", "tune-pipeline", "tune-search", "ui",
+}
+
+
+def _command_paths(group, prefix: str = "") -> dict[str, object]:
+    """Every runnable command of the click group Typer builds, by its full path."""
+    found = {}
+    for name, command in group.commands.items():
+        path = f"{prefix}{name}"
+        if hasattr(command, "commands"):
+            found.update(_command_paths(command, f"{path} "))
+        else:
+            found[path] = command
+    return found
+
+
+def test_every_command_is_registered_and_has_its_own_help():
+    registered = _command_paths(typer.main.get_command(app))
+    assert set(registered) == COMMANDS
+    for path in sorted(registered):
+        result = runner.invoke(app, [*path.split(), "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert f"Usage: promptmill {path} [OPTIONS]" in " ".join(result.output.split()), path
+
+
+def test_the_installed_command_lists_every_command():
+    done = run_promptmill("--help", env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[1] for line in done.stdout.splitlines()
+              if line.startswith("│ ") and len(line.split()) > 2}
+    assert {path.split()[0] for path in COMMANDS} <= listed
+
+
+def _callbacks() -> dict[tuple[str, str], str]:
+    """(module, function name) of every command's function, mapped to its command path."""
+    found = {}
+
+    def collect(typer_app, prefix: str) -> None:
+        for info in typer_app.registered_commands:
+            callback = info.callback
+            found[(callback.__module__, callback.__name__)] = prefix + (info.name or "")
+        for group in typer_app.registered_groups:
+            collect(group.typer_instance, f"{prefix}{group.name} ")
+
+    collect(app, "")
+    return found
+
+
+def _calls_to_commands(path: Path, module: str, callbacks: dict) -> list[str]:
+    """Calls in one source file of a command's function, by name or through its module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    functions = {name: f"{module}.{name}" for (mod, name) in callbacks if mod == module}
+    modules: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            source = importlib.util.resolve_name("." * node.level + (node.module or ""),
+                                                 package) if node.level else node.module
+            for alias in node.names:
+                if (source, alias.name) in callbacks:
+                    functions[alias.asname or alias.name] = f"{source}.{alias.name}"
+                modules[alias.asname or alias.name] = f"{source}.{alias.name}"
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in functions:
+            found.append(f"{path.name}:{node.lineno} calls {functions[func.id]}")
+        elif (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+              and (modules.get(func.value.id), func.attr) in callbacks):
+            found.append(f"{path.name}:{node.lineno} calls {func.value.id}.{func.attr}")
+    return found
+
+
+def test_commands_never_call_each_other_as_functions():
+    # Called as a function, a command gets its OptionInfo defaults, which are all truthy: the
+    # demo once turned on --human-feedback that way. Shared work lives in plain functions.
+    import promptmill
+
+    root = Path(promptmill.__file__).parent
+    callbacks = _callbacks()
+    assert ("promptmill.cli.optimize", "optimize_command") in callbacks  # the scan sees them
+    offending = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(("promptmill", *path.relative_to(root).with_suffix("").parts))
+        offending += _calls_to_commands(path, module.removesuffix(".__init__"), callbacks)
+    assert offending == []
+
+
+def test_the_scan_finds_a_command_called_as_a_function(tmp_path):
+    source = tmp_path / "evaluate.py"
+    source.write_text("def demo():\n    from .optimize import optimize_command\n"
+                      "    optimize_command('task.yaml')\n"
+                      "    from . import runs as run_cmds\n    run_cmds.show('1')\n")
+    found = _calls_to_commands(source, "promptmill.cli.evaluate", _callbacks())
+    assert len(found) == 2 and "optimize_command" in found[0] and "run_cmds.show" in found[1]
+
+
+def test_demo_asks_for_no_human_feedback(sqlite_url):
+    done = run_promptmill("--db", sqlite_url, "demo", "--model", "fake:positive",
+                          "--budget-calls", "60", "-q")
+    assert done.returncode == 0, done.stderr
+    out = " ".join((done.stdout + done.stderr).split())
+    assert "demo 1/2" in out and "demo 2/2" in out and "optimized prompt saved as plain@" in out
+    assert "rating comments" not in out and "reviewer" not in out

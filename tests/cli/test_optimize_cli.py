@@ -1,6 +1,7 @@
 """`promptmill optimize`, `prompts` and `replay` end to end on the fake model."""
 
 import yaml
+from entry_point import one_line_error, run_promptmill
 from helpers import write_jsonl
 from typer.testing import CliRunner
 
@@ -67,12 +68,39 @@ def test_bad_optimize_input_is_one_line_exit_2(tmp_path, sqlite_url):
     for args, expected in ((["--method", "magic", "--budget-calls", "50"], "unknown optimization"),
                            (["--budget-calls", "5"], "cannot score the seed"),
                            ([], "needs a budget")):
-        result = runner.invoke(app, ["--db", sqlite_url, "optimize", str(config), *args])
-        assert isinstance(result.exception, Exception)
-        from promptmill.errors import PromptmillError
+        message = one_line_error("--db", sqlite_url, "optimize", config, *args)
+        assert expected in message and "Fix:" in message
 
-        assert isinstance(result.exception, PromptmillError), result.output
-        assert expected in str(result.exception)
+
+def _seed(tmp_path, instruction: str, template: str = "{{ input }}"):
+    path = tmp_path / "seed.yaml"
+    path.write_text(yaml.safe_dump({"name": "upper", "instruction": instruction,
+                                    "template": template}))
+    return path
+
+
+def test_a_seed_longer_than_the_candidate_limit_is_optimized_as_the_seed(tmp_path, sqlite_url):
+    # The limit (1500 characters) guards against runaway proposals, not the user's own prompt.
+    from promptmill.store.db import Store
+
+    config = _task(tmp_path)
+    long_seed = "Uppercase the word you are given, every letter of it. " * 60  # 3,300 chars
+    done = run_promptmill("--db", sqlite_url, "optimize", config, "--method", "ape",
+                          "--budget-calls", "60", "-q", "-p", _seed(tmp_path, long_seed))
+    assert done.returncode == 0, done.stderr
+    assert "optimized prompt saved as upper@" in " ".join(done.stdout.split())
+    store = Store(sqlite_url)
+    run = next(r for r in store.list_runs() if r["kind"] == "optimize")
+    assert run["status"] == "finished"
+    seed_row = store.candidates(run["id"])[0]
+    assert seed_row["origin"] == "seed" and long_seed.strip() in seed_row["body"]
+
+
+def test_a_seed_that_fails_to_render_is_one_line(tmp_path, sqlite_url):
+    config = _task(tmp_path)
+    message = one_line_error("--db", sqlite_url, "optimize", config, "--budget-calls", "60",
+                             "-p", _seed(tmp_path, "Uppercase it.", "{{ input.upper(1, 2) }}"))
+    assert "template" in message and "Fix:" in message
 
 
 def test_human_feedback_reaches_the_proposer_and_replays(tmp_path, sqlite_url):

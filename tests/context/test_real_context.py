@@ -5,7 +5,7 @@ import json
 import pytest
 
 from promptmill.context import DemoSelector, KnowledgeBase, KnowledgeContext
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.prompt import Prompt

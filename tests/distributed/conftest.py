@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port, skip_or_fail
+from needs_extras import require_extra
 
 RAY = Path(sys.executable).parent / "ray"
 OBJECT_STORE = str(80 * 1024 * 1024)  # the smallest Ray accepts, with a margin
@@ -24,7 +25,7 @@ def _ray(*args: str, env: dict) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="session")
 def ray_cluster():
     """``HOST:PORT`` of a head (1 CPU) plus a worker node (1 CPU), stopped at the end."""
-    pytest.importorskip("ray")
+    require_extra("ray", "ray")  # never importorskip: in CI a missing Ray must fail
     if not RAY.exists():
         skip_or_fail(f"the ray CLI is not installed next to {sys.executable}")
     temp = Path(tempfile.mkdtemp(prefix="pmray-"))  # short: Ray's socket paths have a limit

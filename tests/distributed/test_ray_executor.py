@@ -3,16 +3,19 @@ or duplicated when a worker dies, cached calls never sent, clear errors for a mi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import time
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from helpers import free_port, run_main
 
 from promptmill.distributed import LocalExecutor, RayExecutor, make_executor
 from promptmill.errors import ConfigError, ModelError
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.models.registry import load_model
 from promptmill.prompt import Prompt
@@ -63,17 +66,22 @@ def test_executor_choices_and_bad_addresses():
         assert "--executor" in str(info.value) and "Fix:" in str(info.value)
 
 
-def test_unreachable_cluster_fails_fast_with_a_clear_error(tmp_path):
+@pytest.mark.ray  # needs the ray package, not a cluster
+def test_unreachable_cluster_fails_fast_with_a_clear_error(tmp_path, monkeypatch):
+    import ray
+
+    joins = []  # ray.init on a dead address retries for minutes: it must never be reached
+    monkeypatch.setattr(ray, "init", lambda *a, **k: joins.append(k))
     address = f"127.0.0.1:{free_port()}"
-    started = time.monotonic()
     with pytest.raises(ModelError) as info:
         run(tmp_path, "dead", RayExecutor("fake", fake_params(), address=address))
-    assert time.monotonic() - started < 10
+    assert joins == []
     message = str(info.value)
     assert f"Ray cluster at {address} is unreachable" in message
     assert "ray start --head" in message
 
 
+@pytest.mark.ray  # needs the ray package, not a cluster
 def test_cli_reports_an_unreachable_cluster_in_one_line(capitals_task, capsys):
     address = f"127.0.0.1:{free_port()}"
     code, out = run_main(["eval", capitals_task, "-q", "--executor", f"ray://{address}"], capsys)
@@ -220,22 +228,110 @@ def test_the_embedded_model_on_a_ray_worker_answers_like_a_local_one(tmp_path, r
     assert remote.score.mean == local.score.mean
 
 
+class InFlightServer:
+    """An OpenAI-style chat endpoint on loopback that counts the requests it holds at once.
+
+    Each request is held until ``target`` requests are in flight together (or ``patience``
+    seconds after the first one came), then answered from ANSWERS. A client that sends one
+    call at a time so never reaches the target, however fast the machine; one that overlaps
+    its calls reaches it, however loaded the machine. Concurrency is counted, not timed.
+    """
+
+    def __init__(self, target: int, patience: float = 60.0):
+        self.target, self.patience = target, patience
+        self.in_flight = self.peak = self.requests = 0
+        self.opened = False
+        self._changed = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def _hold(self) -> None:
+        with self._changed:
+            self.requests += 1
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            self.opened = self.opened or self.in_flight >= self.target
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self.opened, timeout=self.patience)
+            self.opened = True  # waited long enough: never hold a later request
+            self.in_flight -= 1
+
+    def _answer(self, body: dict) -> bytes:
+        question = body["messages"][-1]["content"]
+        text = next((a for key, a in ANSWERS.items() if key in question), "maybe")
+        return json.dumps({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "stub",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}).encode()
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                server._hold()
+                payload = server._answer(body)
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format, *args):
+                pass
+
+        return Handler
+
+    def __enter__(self) -> InFlightServer:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._changed:
+            self.opened = True
+            self._changed.notify_all()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_the_in_flight_server_tells_sequential_from_concurrent_clients():
+    import httpx
+
+    body = {"model": "stub", "messages": [{"role": "user", "content": "Word: <w1>"}]}
+    with InFlightServer(target=2, patience=0.5) as server:  # sequential: never 2 at once
+        for _ in range(2):
+            httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=30)
+    assert server.requests == 2 and server.peak == 1
+    with InFlightServer(target=4) as server, ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda _: httpx.post(f"{server.base_url}/chat/completions",
+                                                     json=body, timeout=120), range(4)))
+    assert server.peak == 4 and {r.json()["choices"][0]["message"]["content"]
+                                 for r in replies} == {ANSWERS["<w1>"]}
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_http_style_backends_run_concurrently_inside_a_worker(tmp_path, ray_cluster):
     """A worker in front of a remote server (vLLM, OpenAI) keeps several calls in flight."""
-    params = {**fake_params(delay=0.3), "concurrency": 8}
-    with RayExecutor("fake", params, address=ray_cluster, workers=1, chunk_size=8,
-                     in_flight=1) as executor:
-        store = Store(f"sqlite:///{tmp_path / 'http.db'}")
-        evaluator = Evaluator(load_model("fake", **params), get_metric("exact"), store,
-                              progress=False, executor=executor)
-        started = time.monotonic()
-        result = evaluator.evaluate(examples(16), PROMPT, task="words")
-        seconds = time.monotonic() - started
+    with InFlightServer(target=8) as server:
+        params = {"base_url": server.base_url, "concurrency": 8, "max_retries": 0,
+                  "timeout": 300}
+        with RayExecutor("openai:stub", params, address=ray_cluster, workers=1, chunk_size=8,
+                         in_flight=1) as executor:
+            store = Store(f"sqlite:///{tmp_path / 'http.db'}")
+            evaluator = Evaluator(load_model("openai:stub", **params), get_metric("exact"),
+                                  store, progress=False, executor=executor)
+            result = evaluator.evaluate(examples(16), PROMPT, task="words")
+            worker_calls = sum(w["calls"] for w in executor.worker_info())
     _, local_rows, _ = run(tmp_path, "local", n=16)
-    assert rows(store, result.run_id) == local_rows
-    assert seconds < 16 * 0.3 / 2  # one call at a time would take 4.8 s; 8 at a time, ~0.6 s
+    # the same answers as the local fake, from 16 calls, all made by the one worker
+    assert [r[:5] for r in rows(store, result.run_id)] == [r[:5] for r in local_rows]
+    assert server.requests == worker_calls == 16
+    # a whole chunk (8 calls) was in flight at once, and never more: in_flight=1 chunk
+    assert server.peak == 8
 
 
 @pytest.mark.ray

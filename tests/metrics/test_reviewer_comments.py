@@ -1,4 +1,4 @@
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.metrics.human import WithReviewerComments, with_reviewer_comments
 from promptmill.models.fake import FakeModel

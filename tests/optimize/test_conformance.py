@@ -22,6 +22,20 @@ def run(method, store, model=None, proposer=None, calls=200, **kw):
     return result, model, events
 
 
+def assert_best_is_earned(result, store):
+    """The best prompt is the seed, or a stored, accepted candidate scoring at least the seed."""
+    assert isinstance(result.best_prompt, Prompt)
+    rows = {row["hash"]: row for row in store.candidates(result.run_id)}
+    seed_row = rows[SEED.hash]
+    assert seed_row["idx"] == 0 and seed_row["origin"] == "seed"
+    best_row = rows.get(result.best_prompt.hash)
+    assert best_row is not None, "the best prompt is not one of the run's candidates"
+    assert best_row["accepted"]
+    assert best_row["val_n"] == seed_row["val_n"] == len(antonym_task().validation)
+    assert best_row["val_mean"] == pytest.approx(result.best_validation)
+    assert best_row["val_mean"] >= seed_row["val_mean"] == pytest.approx(result.seed_validation)
+
+
 def test_every_builtin_is_registered():
     assert set(BUILTINS) <= set(available_optimizers())
 
@@ -37,6 +51,7 @@ def test_protocol_budget_and_records(method, store):
     assert len(store.candidates(result.run_id)) == len(result.candidates) >= 1
     assert store.steps(result.run_id)
     assert store.get_prompt("antonyms")["hash"] == result.best_prompt.hash
+    assert_best_is_earned(result, store)
     children = store.child_runs(result.run_id)
     assert [c["split"] for c in children] == ["test", "test"]
     # The gain is real on this task, so every method should find it within 200 calls.
@@ -56,8 +71,24 @@ def test_same_seed_same_search(method, tmp_path):
 def test_garbage_proposals_are_rejected_and_the_run_goes_on(method, store):
     garbage = ScriptedProposer(["", "x" * 5000, "Input: hot\nOutput: cold"], name="garbage")
     result, _, _ = run(method, store, proposer=garbage)
-    assert result.best_prompt is not None
+    assert_best_is_earned(result, store)
     assert all(len(c.prompt.instruction) <= 1500 for c in result.candidates)
+    assert all(c.prompt.instruction.strip() for c in result.candidates)
+
+
+@pytest.mark.parametrize("method", BUILTINS)
+def test_a_seed_over_the_proposal_limit_is_kept_as_the_seed(method, store):
+    # The size limit is for what the proposer writes; the user's own prompt is never refused.
+    long_seed = SEED.model_copy(update={"instruction": "What is the opposite? " * 100})
+    model = PromptSensitiveModel()
+    result = optimize(antonym_task(), long_seed, model, metric=get_metric("exact"),
+                      budget=Budget(calls=120), method=method, store=store,
+                      proposer=ScriptedProposer(["x" * 5000, *GOOD_PROPOSALS]), seed=0)
+    assert result.candidates[0].prompt == long_seed and result.candidates[0].origin == "seed"
+    assert result.seed_validation == pytest.approx(result.candidates[0].mean())
+    assert all(len(c.prompt.instruction) <= len(long_seed.instruction)
+               for c in result.candidates)
+    assert store.get_run(result.run_id)["status"] == "finished"
 
 
 @pytest.mark.parametrize("method", BUILTINS)

@@ -11,7 +11,7 @@ from optimize_fakes import (
     fresh_context,
 )
 
-from promptmill.evaluate import ScoredExample
+from promptmill.evaluation import ScoredExample
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.optimize import Budget, optimize

@@ -1,11 +1,14 @@
 """The protocol around every search: the gate, resume after a kill, replay, bad input."""
 
+import threading
+
 import numpy as np
 import pytest
 from optimize_fakes import GOOD_PROPOSALS, PromptSensitiveModel, ScriptedProposer, antonym_task
 
 from promptmill.errors import ConfigError
 from promptmill.metrics import get_metric
+from promptmill.models.base import Generation, Model
 from promptmill.models.replay import CacheOnlyModel
 from promptmill.optimize import AcceptanceGate, Budget, optimize
 from promptmill.prompt import Prompt
@@ -97,3 +100,35 @@ def test_budget_needs_a_limit_and_unknown_methods_fail():
 
     with pytest.raises(ConfigError, match="unknown optimization method 'magic'"):
         get_optimizer("magic")
+
+
+class _Recording(Model):
+    """Passes calls to a model and keeps every generation it returned: the true counts."""
+
+    def __init__(self, inner: Model):
+        self.inner, self.identity = inner, inner.identity
+        self.generations: list[Generation] = []
+        self._lock = threading.Lock()
+
+    def generate(self, request, params):
+        generation = self.inner.generate(request, params)
+        with self._lock:
+            self.generations.append(generation)
+        return generation
+
+
+def test_the_ledger_records_input_and_output_tokens_apart(store):
+    # The fakes report input and output tokens that differ (10 per task call, 50 per proposal),
+    # so a ledger that sums them into one column, or drops one, cannot pass.
+    model = _Recording(PromptSensitiveModel())
+    proposer = _Recording(ScriptedProposer(GOOD_PROPOSALS))
+    result = optimize(antonym_task(), SEED, model, metric=get_metric("exact"),
+                      budget=Budget(calls=120), method="ape", store=store, proposer=proposer)
+    made = model.generations + proposer.generations
+    runs = [store.get_run(result.run_id), *store.child_runs(result.run_id)]  # search + test
+    assert sum(r["calls"] for r in runs) == len(made)
+    assert sum(r["tokens_in"] for r in runs) == sum(g.input_tokens for g in made)
+    assert sum(r["tokens_out"] for r in runs) == sum(g.output_tokens for g in made)
+    search = runs[0]
+    assert search["tokens_out"] > 0 and search["tokens_in"] > search["tokens_out"]
+    assert result.spend["fresh_tokens"] == search["tokens_in"] + search["tokens_out"]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import openai
 import pytest
 import yaml
-from helpers import free_port, run_main, write_jsonl
+from helpers import free_port, run_main, wait_for, write_jsonl
 from serve_helpers import SERVER_KEY, client, running, save
 
 from promptmill.models.base import Generation, Model
@@ -152,41 +151,46 @@ def test_a_failing_call_does_not_affect_the_next(store, capital_prompt):
     assert after.choices[0].message.content == "Tokyo"
 
 
-def test_slow_backend_times_out_as_502(store, capital_prompt):
-    model = FakeModel(ANSWERS, delay=3.0)
-    with running(make_app(store, model=model, backend_timeout=0.3)) as url:
-        started = time.perf_counter()
-        with pytest.raises(openai.InternalServerError) as exc:
-            client(url).chat.completions.create(
-                model="x", messages=[{"role": "user", "content": "France"}])
-        waited = time.perf_counter() - started
-    assert "no answer within 0.3s" in exc.value.message
-    assert waited < 2.5
+class _Held(Model):
+    """A backend whose calls wait for the test to release them; counts calls in flight."""
 
-
-class _Counting(Model):
-    """A slow backend that records how many calls overlap."""
-
-    identity = "counting"
+    identity = "held"
     concurrency = 64
 
-    def __init__(self, delay: float):
-        self.delay, self.now, self.peak = delay, 0, 0
+    def __init__(self):
+        self.release = threading.Event()
+        self.now = self.peak = self.finished = 0
         self.lock = threading.Lock()
 
     def generate(self, request, params):
         with self.lock:
             self.now += 1
             self.peak = max(self.peak, self.now)
-        time.sleep(self.delay)
+        self.release.wait(timeout=120)
         with self.lock:
             self.now -= 1
+            self.finished += 1
         return Generation(text="ok", input_tokens=1, output_tokens=1)
 
 
+def test_slow_backend_times_out_as_502(store, capital_prompt):
+    model = _Held()
+    with running(make_app(store, model=model, backend_timeout=0.3)) as url:
+        try:
+            with pytest.raises(openai.InternalServerError) as exc:
+                client(url).chat.completions.create(
+                    model="x", messages=[{"role": "user", "content": "France"}])
+            # The 502 came while the backend still held the call: the timeout ended it.
+            assert model.now == 1 and model.finished == 0
+        finally:
+            model.release.set()
+    assert "no answer within 0.3s" in exc.value.message
+
+
 def test_concurrency_limit_queues_requests_and_drops_none(store, capital_prompt):
-    model = _Counting(delay=0.2)
+    model = _Held()
     app = make_app(store, model=model, max_concurrency=2)
+    gate = app.state.promptmill.gate
     with running(app) as url:
         c = client(url)
 
@@ -194,15 +198,18 @@ def test_concurrency_limit_queues_requests_and_drops_none(store, capital_prompt)
             return c.chat.completions.create(model="x", messages=[
                 {"role": "user", "content": f"country {i}"}]).choices[0].message.content
 
-        started = time.perf_counter()
         with ThreadPoolExecutor(10) as pool:
-            answers = list(pool.map(ask, range(10)))
-        elapsed = time.perf_counter() - started
-        gate = app.state.promptmill.gate.stats()
-    assert answers == ["ok"] * 10
-    assert model.peak == 2 and gate["max_in_flight"] == 2
-    assert gate["max_waiting"] >= 1
-    assert elapsed >= 5 * 0.2 * 0.9  # 10 calls, 2 at a time
+            answers = pool.map(ask, range(10))
+            try:  # all ten sent: two reach the backend, eight wait at the gate
+                assert wait_for(lambda: gate.stats()["in_flight"] == 2
+                                and gate.stats()["waiting"] == 8, timeout=60), gate.stats()
+                assert model.now == 2
+            finally:
+                model.release.set()
+            answers = list(answers)
+        stats = gate.stats()
+    assert answers == ["ok"] * 10 and model.finished == 10
+    assert model.peak == 2 and stats["max_in_flight"] == 2 and stats["max_waiting"] == 8
 
 
 def test_traces_become_a_dataset(store, capital_prompt, tmp_path):

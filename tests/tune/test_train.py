@@ -140,7 +140,7 @@ def test_running_out_of_memory_is_explained(tiny_task, store, tiny_model_dir, mo
 
 def test_training_text_has_the_demos_evaluation_would_retrieve(tiny_task, store,
                                                                embedded_base):
-    from promptmill.evaluate import Evaluator
+    from promptmill.evaluation import Evaluator
     from promptmill.prompt import DemoSelection
     from promptmill.tune.data import IGNORE, encode_all
 

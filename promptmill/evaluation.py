@@ -8,11 +8,15 @@ Design choices, each for speed or safety:
 - Every call is cached by (model identity, request, parameters, sample index).
 - Results are committed in small batches as they finish; a killed run resumes from the store
   and never redoes or duplicates a finished example.
+- The same evaluation started twice at once runs once: the second process waits for the
+  first's lease on the run fingerprint, then finds every answer in the cache.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +24,7 @@ from typing import Any
 
 from .context.base import Chain, Contextualizer, Prepared
 from .distributed import Executor, LocalExecutor
-from .errors import ModelError, PromptmillError
+from .errors import ModelError, PromptmillError, StoreError
 from .extract import extract_answer
 from .ledger import Ledger
 from .metrics import Metric
@@ -78,6 +82,17 @@ def cached_generate(store: Store, model: Model, request: Request, params: Genera
             "logprobs": json.dumps(gen.logprobs) if gen.logprobs is not None else None,
             "created_at": utcnow()}])
     return gen
+
+
+def announce_wait(doing: str) -> Callable[[dict[str, Any]], None]:
+    """What a process waiting for another one's lease tells the user, once per holder."""
+    def say(holder: dict[str, Any]) -> None:
+        run = f"run {holder['run_id']}" if holder.get("run_id") else "a new run"
+        print(f"waiting for {run}, being {doing} by pid {holder['owner_pid']} on "
+              f"{holder['owner_host']} with the same settings; its results will be reused",
+              file=sys.stderr, flush=True)
+
+    return say
 
 
 def params_for(prompt: Prompt, params: GenerationParams) -> GenerationParams:
@@ -187,8 +202,18 @@ class Evaluator:
         contextualizer = as_contextualizer(contextualizer, context_fn)
         self._check_renders(prompt, examples[0], contextualizer)
         fingerprint = self._fingerprint(examples, prompt, task, split, contextualizer)
-        run, done = self._open_run(examples, prompt, task, split, prompt_name, config,
-                                   fingerprint, resume, parent_run_id)
+        # the same evaluation started twice at once: the second waits here, then finds every
+        # answer in the cache instead of paying for each call a second time
+        with self.store.lease(f"eval:{fingerprint}", on_wait=announce_wait("evaluated")) \
+                as lease:
+            run, done = self._open_run(examples, prompt, task, split, prompt_name, config,
+                                       fingerprint, resume, parent_run_id)
+            lease.attach(run["id"])
+            return self._run(run, done, examples, prompt, contextualizer, task, split)
+
+    def _run(self, run: dict[str, Any], done: set[str], examples: Sequence[Example],
+             prompt: Prompt, contextualizer: Contextualizer | None, task: str,
+             split: str) -> EvalResult:
         run_id = run["id"]
         ledger = Ledger.from_run(run)
         self._start(len(examples) - len(done))
@@ -204,10 +229,7 @@ class Evaluator:
                         self._run_chunk(todo, prompt, contextualizer, writer)
                 writer.flush()
         except BaseException as exc:
-            writer.flush()  # whatever finished is kept, so a rerun resumes after it
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
-            self._finish(run_id, started, run["wall_seconds"], status, error=message)
+            self._stop(run_id, started, run["wall_seconds"], writer, exc)
             raise
         self._finish(run_id, started, run["wall_seconds"], "finished")
         return self.result(run_id, resumed_from=len(done))
@@ -258,6 +280,20 @@ class Evaluator:
         self.store.update_run(run_id, status=status, error=error, finished_at=utcnow(),
                               wall_seconds=previous_wall + time.perf_counter() - started,
                               **totals)
+
+    def _stop(self, run_id: int, started: float, previous_wall: float, writer: _BatchWriter,
+              exc: BaseException) -> None:
+        """Keep what finished and say why the run stopped, as far as the store still allows.
+
+        On a full disk even these writes may fail; the original error is then the one shown,
+        and the run, still 'running' with no live owner, is later shown as interrupted.
+        """
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        message = exc.one_line() if isinstance(exc, PromptmillError) else str(exc)
+        with contextlib.suppress(StoreError):
+            writer.flush()  # whatever finished is kept, so a rerun resumes after it
+        with contextlib.suppress(StoreError):
+            self._finish(run_id, started, previous_wall, status, error=message)
 
     # --- the work -------------------------------------------------------------------------
     def prepare(self, prompt: Prompt, example: Example,

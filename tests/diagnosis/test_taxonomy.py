@@ -1,6 +1,6 @@
-from promptmill.diagnose import CATEGORIES, diagnose, language
-from promptmill.diagnose.data import load_run
-from promptmill.diagnose.taxonomy import Classifier
+from promptmill.diagnosis import CATEGORIES, diagnose, language
+from promptmill.diagnosis.data import load_run
+from promptmill.diagnosis.taxonomy import Classifier
 
 
 def _by_input(d):

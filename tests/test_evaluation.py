@@ -4,7 +4,7 @@ import pytest
 
 from promptmill.constrain import OutputSpec
 from promptmill.errors import ModelError, TemplateError
-from promptmill.evaluate import Evaluator, call_key
+from promptmill.evaluation import Evaluator, call_key
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.models.fake import FakeModel

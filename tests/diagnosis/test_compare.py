@@ -1,8 +1,8 @@
 import pytest
 
-from promptmill.diagnose.compare import compare_runs, holm, output_diff, prompt_changes
+from promptmill.diagnosis.compare import compare_runs, holm, output_diff, prompt_changes
 from promptmill.errors import PromptmillError
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.models.fake import FakeModel

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluate import Evaluator, cached_generate
+from ..evaluation import Evaluator, cached_generate
 from ..models.base import GenerationParams, Model
 from ..prompt import Prompt
 from ..stats import mean_ci

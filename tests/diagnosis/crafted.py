@@ -3,7 +3,7 @@ has one, so the helpers live here)."""
 
 from __future__ import annotations
 
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.models.fake import FakeModel

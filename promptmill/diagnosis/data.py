@@ -92,7 +92,8 @@ def _prompt(store: Store, run: dict[str, Any]) -> tuple[Prompt | None, str | Non
     found = store.get_prompt_by_id(run["prompt_id"]) if run.get("prompt_id") else None
     if not found:
         return None, None, None
-    prompt = Prompt.model_validate({**json.loads(found["body"]), "name": found["name"]})
+    prompt = Prompt.from_stored(found["body"], f"{found['name']}@{found['version']}",
+                                name=found["name"])
     return prompt, found["name"], found["version"]
 
 

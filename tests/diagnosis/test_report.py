@@ -1,8 +1,8 @@
 import pytest
 from helpers import skip_or_fail
 
-from promptmill.diagnose import diagnose
-from promptmill.diagnose.report import render_html
+from promptmill.diagnosis import diagnose
+from promptmill.diagnosis.report import render_html
 
 HOSTILE = "<script>alert('x')</script><b>bold</b>"
 

@@ -103,7 +103,7 @@ def diagnose(run_id: int | str, *, store: Store | None = None, threshold: float 
     """Taxonomy, confusion, clusters, slices, calibration and suggestions for one run.
 
     ``calibration``: None measures it when the run has log-probabilities, True requires them.
-    ``robustness`` takes results of :mod:`promptmill.diagnose.robustness` (it calls the model,
+    ``robustness`` takes results of :mod:`promptmill.diagnosis.robustness` (it calls the model,
     so it is run separately). ``data`` is the run already loaded with this threshold, so a
     caller that looked at it first does not read it twice.
     """

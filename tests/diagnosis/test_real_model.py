@@ -4,9 +4,9 @@ import pytest
 
 from promptmill.api import evaluate
 from promptmill.cli.scaffold import example_dir
-from promptmill.diagnose import diagnose
-from promptmill.diagnose.actions import check_robustness, save_applied
-from promptmill.diagnose.data import load_run
+from promptmill.diagnosis import diagnose
+from promptmill.diagnosis.actions import check_robustness, save_applied
+from promptmill.diagnosis.data import load_run
 from promptmill.store.db import Store
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import PromptmillError
-from ..evaluate import Evaluator
+from ..evaluation import Evaluator
 from ..models.base import Model
 from ..store.db import Store
 from ..task import Example, Task

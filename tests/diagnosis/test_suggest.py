@@ -1,9 +1,9 @@
 import pytest
 
 from promptmill.api import evaluate
-from promptmill.diagnose import DiagnoseError, diagnose
-from promptmill.diagnose.actions import save_applied
-from promptmill.diagnose.suggest import apply_action
+from promptmill.diagnosis import DiagnoseError, diagnose
+from promptmill.diagnosis.actions import save_applied
+from promptmill.diagnosis.suggest import apply_action
 from promptmill.prompt import Prompt
 from promptmill.task import Example
 

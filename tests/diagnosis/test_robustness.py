@@ -3,9 +3,9 @@ import random
 import pytest
 
 from promptmill.api import evaluate
-from promptmill.diagnose import DiagnoseError, perturb
-from promptmill.diagnose.actions import check_robustness
-from promptmill.diagnose.data import load_run
+from promptmill.diagnosis import DiagnoseError, perturb
+from promptmill.diagnosis.actions import check_robustness
+from promptmill.diagnosis.data import load_run
 from promptmill.prompt import Demo, Prompt
 from promptmill.task import Example
 

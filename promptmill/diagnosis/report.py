@@ -13,10 +13,12 @@ from .core import Diagnosis
 
 @lru_cache(maxsize=1)
 def _template():
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from jinja2 import FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
+    from ..templating import sandboxed_environment
+
+    env = sandboxed_environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                                autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("report.html.j2")
 
 

@@ -2,11 +2,11 @@ import math
 
 import pytest
 
-from promptmill.diagnose import DiagnoseError, diagnose
-from promptmill.diagnose.calibration import calibrate
-from promptmill.diagnose.data import load_run
+from promptmill.diagnosis import DiagnoseError, diagnose
+from promptmill.diagnosis.calibration import calibrate
+from promptmill.diagnosis.data import load_run
 from promptmill.errors import PromptmillError
-from promptmill.evaluate import Evaluator
+from promptmill.evaluation import Evaluator
 from promptmill.metrics import get_metric
 from promptmill.models.base import GenerationParams
 from promptmill.models.fake import FakeModel
