@@ -158,12 +158,18 @@ def python_snippet(doc: dict[str, Any]) -> str:
         "MAX_TOKENS": prompt.max_tokens, "EXTRACT": prompt.extract,
         "PROMPT": doc["prompt"],
     }
-    source = _SNIPPET_HEAD.format(ref=ref, retrieval=_RETRIEVAL_NOTE if prompt.demo_selection
-                                  else "")
+    retrieval = _RETRIEVAL_NOTE if prompt.demo_selection else ""
+    source = _SNIPPET_HEAD.format(ref=_docstring_safe(ref), retrieval=retrieval)
     source += "".join(f"{k} = {pformat(v, width=96, sort_dicts=False)}\n" for k, v in data.items())
     source += _SNIPPET_BODY
     _self_check(source, prompt, ref)
     return source
+
+
+def _docstring_safe(text: str) -> str:
+    """``text`` as it may stand inside the generated file's docstring: no quote, backslash or
+    line break of it can end the string, so a prompt's name can never become code."""
+    return json.dumps(text, ensure_ascii=True)[1:-1]
 
 
 def _demo_messages(prompt: Prompt, empty: dict[str, str] | None) -> list[dict[str, str]]:

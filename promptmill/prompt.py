@@ -19,9 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .constrain import OutputSpec
 from .errors import ConfigError, PromptmillError, TemplateError
+from .templating import SecurityError, render_limited, sandboxed_environment, unsafe_reference
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
-                          autoescape=False)
+# sandboxed: prompts come from other people, and a template must never reach Python
+_ENV = sandboxed_environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False,
+                             autoescape=False)
+_SAFE_USE = "use only the input fields ({{ field }}), filters such as | upper, and {% if %}"
 
 
 @lru_cache(maxsize=256)
@@ -32,6 +35,9 @@ def _compile(source: str) -> jinja2.Template:
         raise TemplateError(f"template syntax error: {exc.message}",
                             where=f"template line {exc.lineno}",
                             fix="check the {{ }} and {% %} pairs in the template") from None
+    except RecursionError:
+        raise TemplateError("the template nests too deeply to compile", where="template",
+                            fix="flatten the nested expressions") from None
 
 
 def canonical_json(value: Any) -> str:
@@ -80,6 +86,15 @@ class Prompt(BaseModel):
     demo_selection: DemoSelection | None = Field(default=None, description="per-input demos")
     name: str | None = Field(default=None, description="not part of the content hash")
 
+    @field_validator("template")
+    @classmethod
+    def _no_unsafe_attribute(cls, template: str) -> str:
+        name = unsafe_reference(template)
+        if name is not None:
+            raise ValueError(f"the template reaches '{name}', which templates may not use. "
+                             f"Fix: {_SAFE_USE}")
+        return template
+
     @field_validator("extract")
     @classmethod
     def _known_rule(cls, rule: str | None) -> str | None:
@@ -118,16 +133,27 @@ class Prompt(BaseModel):
         if missing:
             raise TemplateError(f"context slot '{missing[0]}' has no value", where=where,
                                 fix=f"pass context={{'{missing[0]}': ...}} or drop the slot")
+        body = self._render_template(inputs, where)
+        blocks = [f"{slot.replace('_', ' ').capitalize()}:\n{context[slot]}"
+                  for slot in self.context_slots]  # type: ignore[index]
+        return "\n\n".join([*blocks, body])
+
+    def _render_template(self, inputs: dict[str, Any], where: str) -> str:
+        compiled = _compile(self.template)
         try:
-            body = _compile(self.template).render(**inputs)
+            return render_limited(compiled, inputs)
+        except SecurityError as exc:
+            label = f"prompt {self.name}: template" if self.name else "template"
+            raise TemplateError(f"{label} refused by the sandbox ({exc})", where=where,
+                                fix=_SAFE_USE) from None
         except jinja2.UndefinedError as exc:
             have = ", ".join(sorted(inputs)) or "none"
             raise TemplateError(f"the template uses a variable the data lacks ({exc.message}; "
                                 f"fields here: {have})", where=where,
                                 fix="add the field to data.input or change the template") from None
-        blocks = [f"{slot.replace('_', ' ').capitalize()}:\n{context[slot]}"
-                  for slot in self.context_slots]  # type: ignore[index]
-        return "\n\n".join([*blocks, body])
+        except Exception as exc:  # a user's template failing at run time is bad input, not a bug
+            raise TemplateError(f"the template failed ({type(exc).__name__}: {exc})",
+                                where=where, fix="check the expressions in the template") from None
 
     def render_messages(self, inputs: dict[str, Any], context: dict[str, Any] | None = None,
                         where: str = "example") -> list[dict[str, str]]:
@@ -168,6 +194,28 @@ class Prompt(BaseModel):
         from .config import load_yaml_model
 
         return load_yaml_model(Path(path), cls)
+
+    @classmethod
+    def from_stored(cls, body: str | dict[str, Any], ref: str,
+                    name: str | None = None) -> Prompt:
+        """A version read back from a store or an export, named ``ref`` (NAME@VERSION) in
+        errors: content that no longer validates (say, a template written before the sandbox
+        check) is a one-line error, never a traceback."""
+        from pydantic import ValidationError
+
+        data = json.loads(body) if isinstance(body, str) else dict(body)
+        if name is not None:
+            data["name"] = name
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err.get("loc", ())) or "(content)"
+            message, _, fix = str(err.get("msg", "")).removeprefix("Value error, ").partition(
+                " Fix: ")
+            raise ConfigError(f"field '{field}': {message.rstrip('. ')}", where=ref,
+                              fix=fix or "export the version, correct the field and import it "
+                                         "as a new version") from None
 
     def to_yaml(self) -> str:
         """The prompt as a readable YAML file: unset fields left out, nested settings whole."""

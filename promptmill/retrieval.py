@@ -137,8 +137,12 @@ class BM25Index(TextIndex):
     def _build(self) -> None:
         import bm25s
 
+        tokens = self.tokenize(self.texts)
+        if not any(tokens):  # no word in any text ('2+2', '!'): bm25s cannot index that
+            self._bm25 = None
+            return
         self._bm25 = bm25s.BM25(k1=self.params["k1"], b=self.params["b"])
-        self._bm25.index(self.tokenize(self.texts), show_progress=False)
+        self._bm25.index(tokens, show_progress=False)
 
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
         # a fresh tokenizer per call: its vocabulary is per-call state we do not want to share
@@ -152,7 +156,7 @@ class BM25Index(TextIndex):
 
     def scores(self, query: str) -> np.ndarray:
         tokens = self.tokenize([query])[0] if query and query.strip() else []
-        if not tokens or not self.ids:
+        if not tokens or not self.ids or self._bm25 is None:
             return np.zeros(len(self.ids), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
@@ -171,11 +175,17 @@ class BM25Index(TextIndex):
         return self._token_sets
 
     def _save(self, directory: Path) -> None:
+        if self._bm25 is None:
+            (directory / "bm25-empty").touch()  # every score is 0: nothing else to keep
+            return
         self._bm25.save(str(directory / "bm25"), show_progress=False)
 
     def _load(self, directory: Path) -> None:
         import bm25s
 
+        if (directory / "bm25-empty").is_file():
+            self._bm25 = None
+            return
         if not (directory / "bm25").is_dir():
             raise OSError("the bm25 folder is missing")
         self._bm25 = bm25s.BM25.load(str(directory / "bm25"), show_progress=False)

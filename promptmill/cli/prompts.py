@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from .common import State, clip, console
@@ -17,7 +15,7 @@ def _load(ref: str):
 
     name, version = parse_prompt_ref(ref)
     row = State.store().get_prompt(name, version)
-    return row, Prompt.model_validate({**json.loads(row["body"]), "name": name})
+    return row, Prompt.from_stored(row["body"], f"{name}@{row['version']}", name=name)
 
 
 def _yaml(prompt) -> str:

@@ -42,13 +42,14 @@ def _recorded(info):
 
 def _replay_eval(store, info) -> list[str]:
     from ..api import build_metric, generation_params
-    from ..evaluate import Evaluator
+    from ..evaluation import Evaluator
     from ..prompt import Prompt
 
     _, cfg, task, model, context = _recorded(info)
     recorded = store.scores_by_example(info["id"])
     examples = [ex for ex in task.split("all") if ex.id in recorded]
-    prompt = Prompt.model_validate(json.loads(store.get_prompt_by_id(info["prompt_id"])["body"]))
+    stored = store.get_prompt_by_id(info["prompt_id"])
+    prompt = Prompt.from_stored(stored["body"], f"{stored['name']}@{stored['version']}")
     evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
                           mode=cfg.model.mode, progress=False, demo_pool=task.train)
     replayed = {s.example.id: s.score for s in evaluator.score_examples(
@@ -71,7 +72,7 @@ def _replay_optimization(store, info) -> list[str]:
     opt = dict(record["optimizer"])
     method = opt.pop("method")
     proposer = record["proposer"]
-    result = optimize(task, Prompt.model_validate(record["seed_prompt"]),
+    result = optimize(task, Prompt.from_stored(record["seed_prompt"], "the run's seed prompt"),
                       model, metric=metric,
                       budget=Budget(**record["budget"]), method=method, options=opt,
                       proposer=None if proposer == info["model_identity"]

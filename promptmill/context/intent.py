@@ -180,7 +180,8 @@ class IntentRouter:
 
     def classifier_request(self, text: str) -> Messages:
         names = ", ".join(self.labels)
-        system = self.instruction.format(labels=names)
+        # replace, not str.format: a format string could read attributes of its arguments
+        system = self.instruction.replace("{labels}", names)
         described = [f"- {name}: {about}" for name, about in self.labels.items() if about]
         if described:
             system = system + "\n" + "\n".join(described)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import StoreError
+from ..errors import ConfigError, StoreError
 from ..store import schema
 from ..store.db import Store, utcnow
 from ..store.paths import home_dir
@@ -17,8 +18,15 @@ from ..store.paths import home_dir
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
+_ADAPTER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 def adapter_dir(name: str) -> Path:
     """Where adapter NAME lives: ``$PROMPTMILL_HOME/adapters/NAME``."""
+    # a name is one plain path segment: '../x' or '/etc' must not write outside the home folder
+    if not _ADAPTER_NAME.fullmatch(name) or ".." in name:
+        raise ConfigError(f"bad adapter name '{name}'", where="--name",
+                          fix="use letters, digits, '.', '_' and '-' only (at most 100)")
     return home_dir() / "adapters" / name
 
 

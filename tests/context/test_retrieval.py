@@ -175,3 +175,12 @@ def test_embedding_index_ranks_by_meaning_and_persists(tmp_path):
     again = load_index(next(tmp_path.glob("embedding-*")))
     assert np.allclose(again.vectors, index.vectors)
     assert index.search("", 3) == []
+
+
+def test_bm25_over_texts_without_words_finds_nothing_and_survives_a_save(tmp_path):
+    from promptmill.retrieval import BM25Index, load_index
+
+    index = BM25Index().build(["2+2", "3+3", "!"], ["a", "b", "c"])
+    assert index.search("2+2", 2) == []
+    index.save(tmp_path / "idx")
+    assert load_index(tmp_path / "idx").search("anything", 3) == []
