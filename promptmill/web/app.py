@@ -1,4 +1,5 @@
-"""The FastAPI app factory: the store, the token check, server timing and the 404 page."""
+"""The FastAPI app factory: the store, the browser guard (Host, Origin and CSRF checks), the
+token check, server timing and the error pages."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import PromptmillError
 from ..store.db import Store
 from .common import render
+from .security import BrowserGuard, GuardSettings, allowed_host_names
 
 TOKEN_COOKIE = "promptmill_token"
 
@@ -73,10 +75,23 @@ def _add_error_pages(app: FastAPI) -> None:
                       message=exc.one_line())
 
 
-def create_app(store_url: str | None = None, token: str | None = None) -> FastAPI:
-    """The workbench over the store at ``store_url`` (default: the CLI's store)."""
+def _refusal_page(request: Request, status: int, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status, title="Refused", message=message)
+
+
+def create_app(store_url: str | None = None, token: str | None = None, *,
+               root: str | Path | None = None, host: str | None = None,
+               port: int | None = None, allowed_hosts: tuple[str, ...] = ()) -> FastAPI:
+    """The workbench over the store at ``store_url`` (default: the CLI's store).
+
+    ``root``: the folder whose files the playground may read as task configs (default: the
+    current folder). ``host`` and ``port``: the bound address, which the ``Host`` header must
+    name (loopback names always do; the port is taken from the server when not given);
+    ``allowed_hosts``: more names (``NAME`` or ``NAME:PORT``) for the ``Host`` header.
+    """
     from . import compare, feedback, jobs, optimize, playground, prompts, runs
 
+    guard = GuardSettings(allowed_host_names(host, allowed_hosts), port=port)
     store = Store(store_url)
 
     @asynccontextmanager
@@ -88,6 +103,7 @@ def create_app(store_url: str | None = None, token: str | None = None) -> FastAP
     app = FastAPI(title="promptmill workbench", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lifespan)
     app.state.store = store
+    app.state.root = Path(root if root is not None else Path.cwd()).expanduser().resolve()
     app.state.jobs = jobs.JobManager(store)
     for module in (runs, compare, prompts, optimize, playground, feedback, jobs):
         app.include_router(module.router)
@@ -101,4 +117,6 @@ def create_app(store_url: str | None = None, token: str | None = None) -> FastAP
     _add_timing(app)
     if token:
         _add_token_check(app, token)
+    # added last, so it runs first: no page, not even the token prompt, for a foreign Host
+    app.add_middleware(BrowserGuard, settings=guard, refuse_page=_refusal_page)
     return app

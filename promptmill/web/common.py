@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
 from ..store.db import Store
+from .security import CSRF_FIELD, csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -29,11 +31,13 @@ def _pretty_json(text: str | None) -> str:
         return text
 
 
-def make_env() -> jinja2.Environment:
-    # autoescape everywhere: model output is untrusted text, never markup
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True)
+def make_env() -> jinja2.sandbox.ImmutableSandboxedEnvironment:
+    # autoescape everywhere: model output is untrusted text, never markup. Sandboxed as well,
+    # like every environment in promptmill: a page must not reach Python internals even if a
+    # template or a value rendered into one is hostile.
+    env = jinja2.sandbox.ImmutableSandboxedEnvironment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["score"] = _fmt_score
     env.filters["pretty"] = _pretty_json
     env.filters["clip"] = lambda text, n=80: ("" if text is None else
@@ -48,7 +52,8 @@ ENV = make_env()
 def render(request: Request, template: str, status_code: int = 200,
            **context: Any) -> HTMLResponse:
     html = ENV.get_template(template).render(request=request, query=request.query_params,
-                                         **context)
+                                             csrf_token=csrf_token(request),
+                                             csrf_field=CSRF_FIELD, **context)
     return HTMLResponse(html, status_code=status_code)
 
 

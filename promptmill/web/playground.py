@@ -67,20 +67,40 @@ def parse_prompt(form: PlaygroundForm) -> Prompt | None:
         return None
 
 
-def load_config(form: PlaygroundForm):
+def config_file(path_text: str, root: Path) -> Path | None:
+    """``path_text`` resolved (``~``, ``..`` and symlinks) against ``root``, or None when the
+    result lies outside ``root`` or cannot be a path at all. Only the path is compared:
+    nothing outside is opened, and the answer is the same whether a file is there or not."""
+    try:
+        resolved = (root / Path(path_text).expanduser()).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops, names too long
+        return None
+    return resolved if resolved.is_relative_to(root) else None
+
+
+def load_config(form: PlaygroundForm, root: Path):
+    """The task config and its task, with the resolved config path; Nones after an error."""
     from ..api import load_task
 
     if not form.config_path:
         form.errors["config_path"] = "give the path of a task config (YAML)"
-        return None, None
-    if not Path(form.config_path).expanduser().is_file():
-        form.errors["config_path"] = f"no file at {form.config_path}"
-        return None, None
+        return None, None, None
+    path = config_file(form.config_path, root)
+    if path is None:
+        form.errors["config_path"] = f"config must be a file under {root}"
+        return None, None, None
     try:
-        return load_task(Path(form.config_path).expanduser())
+        is_file = path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if not is_file:
+        form.errors["config_path"] = f"no file at {form.config_path}"
+        return None, None, None
+    try:
+        return (*load_task(path), path)
     except PromptmillError as exc:
         form.errors["config_path"] = exc.one_line()
-        return None, None
+        return None, None, None
 
 
 def choose_examples(form: PlaygroundForm, task) -> list:
@@ -131,7 +151,7 @@ def run_examples(store, cfg, task, prompt: Prompt, examples: list, split: str,
         config_record,
         generation_params,
     )
-    from ..evaluate import Evaluator
+    from ..evaluation import Evaluator
 
     check_prompt_fields(prompt, cfg, "prompt")
     model = build_model(cfg, model_spec)
@@ -149,7 +169,7 @@ def _page(request: Request, form: PlaygroundForm, status_code: int = 200,
           **extra: Any) -> HTMLResponse:
     context = {"result": None, "results": None, "saved": None, "message": None, **extra}
     return render(request, "playground.html", status_code=status_code, form=form,
-                  methods=METHODS, splits=SPLITS, **context)
+                  methods=METHODS, splits=SPLITS, root=request.app.state.root, **context)
 
 
 @router.get("/playground", response_class=HTMLResponse)
@@ -175,11 +195,11 @@ async def playground_action(request: Request):
     prompt = parse_prompt(form)
     if action == "save":
         return _save(request, form, prompt)
-    cfg, task = load_config(form)
+    cfg, task, path = load_config(form, request.app.state.root)
     if form.errors or prompt is None or cfg is None:
         return _page(request, form, 422)
     if action in ("eval_job", "optimize_job"):
-        return _start_job(request, form, prompt, action)
+        return _start_job(request, form, prompt, action, path)
     examples = choose_examples(form, task)
     if form.errors:
         return _page(request, form, 422)
@@ -209,9 +229,10 @@ def _save(request: Request, form: PlaygroundForm, prompt: Prompt | None) -> HTML
     return _page(request, form, saved=saved)
 
 
-def _start_job(request: Request, form: PlaygroundForm, prompt: Prompt, action: str):
+def _start_job(request: Request, form: PlaygroundForm, prompt: Prompt, action: str,
+               config_path: Path):
     kind = "optimize" if action == "optimize_job" else "eval"
-    config: dict[str, Any] = {"config_path": str(Path(form.config_path).expanduser().resolve()),
+    config: dict[str, Any] = {"config_path": str(config_path),
                               "prompt": prompt.content() | ({"name": form.name} if form.name
                                                              else {}),
                               "model": form.model or None,

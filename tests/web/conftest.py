@@ -12,10 +12,13 @@ def web_store(tmp_path_factory) -> WebStore:
 
 
 @pytest.fixture
-def client(web_store):
-    from fastapi.testclient import TestClient
+def client(web_store, tmp_path_factory):
+    """A client that posts like the workbench's own page (CSRF token and Origin). The
+    playground may read configs anywhere under this session's temporary folder."""
+    from web_page_client import page_test_client
 
     from promptmill.web import create_app
 
-    with TestClient(create_app(web_store.url)) as c:
+    app = create_app(web_store.url, root=tmp_path_factory.getbasetemp())
+    with page_test_client(app) as c:
         yield c

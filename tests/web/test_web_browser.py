@@ -18,7 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def server(web_store):
+def server(web_store, tmp_path_factory):
     """The workbench under uvicorn on a loopback port, in a thread, stopped at the end."""
     import httpx
     import uvicorn
@@ -26,8 +26,8 @@ def server(web_store):
     from promptmill.web import create_app
 
     port = free_port()
-    config = uvicorn.Config(create_app(web_store.url), host="127.0.0.1", port=port,
-                            log_level="warning")
+    app = create_app(web_store.url, root=tmp_path_factory.getbasetemp())
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -167,3 +167,70 @@ def test_live_trajectory_arrives_over_server_sent_events(page, server, web_store
     store.update_run(run_id, status="finished")
     page.wait_for_function("document.getElementById('status').textContent === 'finished'")
     assert page.dialogs == [] and page.errors == []
+
+
+def test_scripts_post_through_promptmill_fetch(page, server, web_store):
+    """static/csrf.js: promptmill.fetch sends the token header; a bare fetch() is refused."""
+    page.goto(f"{server}/runs/{web_store.run_a}/examples/r2")
+    body = "example_id=r2&score=4&scale=5&comment=from+a+script"
+    statuses = page.evaluate("""async (body) => {
+        const opts = {method: "POST", body: body, redirect: "manual",
+                      headers: {"Content-Type": "application/x-www-form-urlencoded"}};
+        const bare = await fetch(location.pathname.replace(/examples\\/.*/, "rate"), opts);
+        const guarded = await promptmill.fetch(location.pathname.replace(/examples\\/.*/,
+                                                                          "rate"), opts);
+        return [bare.status, guarded.type === "opaqueredirect" ? 303 : guarded.status];
+    }""", body)
+    assert statuses == [403, 303]
+    page.goto(f"{server}/runs/{web_store.run_a}/examples/r2")
+    assert "from a script" in page.locator("#ratings").inner_text()
+    assert page.dialogs == [] and page.errors == []
+
+
+@pytest.fixture
+def attacker_site():
+    """Another web site on this machine (another port: the same *site* for cookies)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path, "").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", pages
+    httpd.shutdown()
+    thread.join(timeout=10)
+
+
+def test_a_page_on_another_origin_cannot_tag_or_rate(page, server, web_store, attacker_site):
+    site, pages = attacker_site
+    pages["/form.html"] = (f'<form id="f" method="post" action="{server}/prompts/sentiment/tag">'
+                           '<input name="version" value="1"><input name="tag" value="pwned">'
+                           '</form><script>document.getElementById("f").submit()</script>')
+    pages["/fetch.html"] = ("<script>fetch('" + server + f"/runs/{web_store.run_a}/rate', "
+                            "{method: 'POST', mode: 'no-cors', credentials: 'include', "
+                            "body: new URLSearchParams({example_id: 'r3', score: '1', "
+                            "scale: '5', comment: 'pwned'})}).then(() => document.title = "
+                            "'sent')</script>")
+    page.goto(f"{server}/prompts/sentiment")  # the user has a session with the workbench
+    with page.expect_navigation(url=f"{server}/prompts/sentiment/tag"):
+        page.goto(f"{site}/form.html")
+    assert "refused" in page.content()
+    page.goto(f"{site}/fetch.html")
+    page.wait_for_function("document.title === 'sent'")
+    page.goto(f"{server}/prompts/sentiment")
+    assert "pwned" not in page.content()
+    page.goto(f"{server}/runs/{web_store.run_a}/examples/r3")
+    assert "pwned" not in page.locator("#ratings").inner_text()

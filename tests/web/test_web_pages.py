@@ -263,7 +263,7 @@ def test_token_is_required_on_every_request_when_set(web_store):
 
     from promptmill.web import create_app
 
-    with TestClient(create_app(web_store.url, token="s3cret")) as c:
+    with TestClient(create_app(web_store.url, token="s3cret"), base_url="http://127.0.0.1") as c:
         assert c.get("/runs").status_code == 401
         assert c.get("/runs?token=wrong").status_code == 401
         assert c.get("/runs", headers={"Authorization": "Bearer s3cret"}).status_code == 200
@@ -293,12 +293,48 @@ def test_diagnose_report_page(client, web_store):
 
     response = client.get(f"/runs/{web_store.run_a}/diagnose")
     try:
-        available = importlib.util.find_spec("promptmill.diagnose.report") is not None
+        available = importlib.util.find_spec("promptmill.diagnosis.report") is not None
     except ImportError:
         available = False
-    if not available:  # tolerated only while promptmill.diagnose is being built
+    if not available:  # tolerated only while promptmill.diagnosis is being built
         assert response.status_code == 503 and "diagnose is not available" in response.text
         return
     assert response.status_code == 200
     assert response.text.lstrip().lower().startswith("<!doctype html")
     assert HOSTILE not in response.text
+
+
+def test_every_post_form_carries_the_csrf_token():
+    """A form without the hidden token would be refused: check every template, so a new form
+    cannot forget it."""
+    from pathlib import Path
+
+    import promptmill.web
+
+    templates = Path(promptmill.web.__file__).parent / "templates"
+    forms = []
+    for path in templates.glob("*.html"):
+        for form in re.findall(r"<form\b[^>]*>.*?</form>", path.read_text(), re.S):
+            if re.search(r'method="post"', form, re.I):
+                forms.append((path.name, form))
+                assert '<input type="hidden" name="{{ csrf_field }}" value="{{ csrf_token }}">' \
+                    in form, path.name
+    assert len(forms) >= 4  # playground, rating, tag, cancel
+
+
+def test_pages_carry_the_session_token_and_posts_need_it(client, web_store):
+    page = client.get(f"/runs/{web_store.run_a}/examples/r1")
+    token = re.search(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page.text)[1]
+    assert f'name="csrf_token" value="{token}"' in page.text
+    from fastapi.testclient import TestClient
+
+    plain = TestClient(client.app, base_url="http://127.0.0.1", cookies=client.cookies)
+    refused = plain.post(f"/runs/{web_store.run_a}/rate",
+                         data={"example_id": "r1", "score": "3", "scale": "5"},
+                         headers={"Origin": "http://127.0.0.1"})
+    assert refused.status_code == 403 and "CSRF token is missing" in refused.text
+    accepted = plain.post(f"/runs/{web_store.run_a}/rate",
+                          data={"example_id": "r1", "score": "3", "scale": "5",
+                                "csrf_token": token},
+                          headers={"Origin": "http://127.0.0.1"}, follow_redirects=False)
+    assert accepted.status_code == 303

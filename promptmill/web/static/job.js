@@ -2,7 +2,7 @@
 (function () {
   const job = document.currentScript.dataset.job;
   function tick() {
-    fetch("/api/jobs/" + job).then(r => r.json()).then(function (j) {
+    window.promptmill.fetch("/api/jobs/" + job).then(r => r.json()).then(function (j) {
       document.getElementById("job-status").textContent = j.status;
       document.getElementById("job-progress").value = j.progress;
       document.getElementById("job-progress-text").textContent = j.text;
