@@ -31,15 +31,19 @@ def serve(
                                         help="Requests at the backend at once; more wait."),
     backend_timeout: float = typer.Option(120.0, "--backend-timeout", min=0.1,
                                           help="Seconds before a backend call becomes a 502."),
-    access_log: bool = typer.Option(False, "--access-log", help="Log every request line."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request line "
+                                    "(key-named query parameters show as ***)."),
 ) -> None:
-    """Serve a prompt version behind an OpenAI-compatible /v1/chat/completions endpoint."""
+    """Serve a prompt version behind OpenAI-compatible /v1/chat/completions and /v1/completions."""
     from ..errors import require
 
     uvicorn = require("uvicorn", "serve", "promptmill serve")
+    from ..redact import register_secret
     from ..serve import create_app, load_served_prompt
+    from ..serve.limits import uvicorn_log_config
 
     api_key = _server_key(api_key_env, host)
+    register_secret(api_key)  # no backend output may carry the key clients present
     store = State.store()
     with console.status(f"loading {prompt} and its model…"):
         served = load_served_prompt(store, prompt, config=config, model=model)
@@ -57,7 +61,8 @@ def serve(
                   highlight=False)
     try:
         uvicorn.run(app, host=host, port=port, access_log=access_log,
-                    log_level="info" if access_log else "warning")
+                    log_level="info" if access_log else "warning",
+                    log_config=uvicorn_log_config([api_key, backend_key]))
     finally:
         served.model.close()
 

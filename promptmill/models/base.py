@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ..errors import ModelError
+from ..redact import redact, redact_exception, redact_generation
 
 Messages = list[dict[str, str]]
 Request = Messages | str  # chat messages, or a plain completion string for base models
@@ -47,11 +52,23 @@ class Model(ABC):
     ``identity`` must change whenever outputs could change (weights file, server model name), so
     the call cache can never mix two models. ``concurrency`` says how many calls may run at once:
     1 for an in-process model, more for an HTTP server.
+
+    Every subclass's ``generate`` (and ``generate_batch``, where a backend has one) is wrapped
+    here, so whatever a backend returns is checked and redacted (:mod:`promptmill.redact`)
+    before anything else sees it: the Evaluator, the cache, optimizers, diagnose and ``serve``
+    only ever get text without keys, from built-in and plugin backends alike.
     """
 
     identity: str = "model"
     concurrency: int = 1
     context_window: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, guard in (("generate", _checked), ("generate_batch", _checked_batch)):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_promptmill_guarded", False):
+                setattr(cls, name, _guarded(method, guard))
 
     @abstractmethod
     def generate(self, request: Request, params: GenerationParams) -> Generation:
@@ -70,6 +87,60 @@ class Model(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.identity}>"
+
+
+def _guarded(method: Callable[..., Any], check: Callable[[Model, Any], Any]):
+    """``method`` with its result passed through ``check`` and its errors redacted."""
+
+    @functools.wraps(method)
+    def guarded(self: Model, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+        except Exception as exc:
+            redact_exception(exc)  # a server's error may quote the request, key included
+            raise
+        return check(self, result)
+
+    guarded._promptmill_guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _checked(model: Model, generation: Any) -> Generation:
+    if not isinstance(generation, Generation):
+        raise ModelError(f"the backend returned {describe_value(generation)} instead of a "
+                         "Generation",
+                         where=f"model {_name(model)}",
+                         fix="make the backend's generate() return promptmill.models.Generation")
+    if not isinstance(generation.text, str):
+        raise ModelError(f"the backend returned {describe_value(generation.text)} as the answer "
+                         "text",
+                         where=f"model {_name(model)}",
+                         fix="make the backend return the completion as a string")
+    return redact_generation(generation)
+
+
+def _checked_batch(model: Model, generations: Any) -> list[Generation]:
+    if not isinstance(generations, list):
+        raise ModelError(f"the backend returned {describe_value(generations)} from "
+                         "generate_batch",
+                         where=f"model {_name(model)}", fix="return a list of Generations")
+    return [_checked(model, g) for g in generations]
+
+
+def _name(model: Model) -> str:
+    return str(getattr(model, "spec", None) or model.identity)
+
+
+def describe_value(value: Any, limit: int = 60) -> str:
+    """A short, redacted picture of an unexpected value for a one-line error: "null",
+    "an int 42", "a list ['a', 'b']"."""
+    if value is None:
+        return "null"
+    shown = redact(" ".join(repr(value).split()))
+    if len(shown) > limit:
+        shown = shown[:limit] + "..."
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} {shown}"
 
 
 def count_words(text: str) -> int:

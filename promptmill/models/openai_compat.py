@@ -19,7 +19,16 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError, ModelError
-from .base import Generation, GenerationParams, Model, Request, count_words, request_text
+from ..redact import redact, redact_url, register_secret, url_password
+from .base import (
+    Generation,
+    GenerationParams,
+    Model,
+    Request,
+    count_words,
+    describe_value,
+    request_text,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
@@ -34,6 +43,10 @@ KNOWN_PARAMS = ("base_url", "api_key_env", "timeout", "max_retries", "concurrenc
 # schema (llama.cpp's server); or a GBNF grammar in the body (llama.cpp's extension). "auto"
 # starts with json_schema and falls back to JSON mode once if the server rejects it.
 CONSTRAINT_MODES = ("auto", "json_schema", "json_object", "grammar")
+# What the SDK raises, outside its own APIError, when a 200 reply is not a completion at all
+# (a JSON list or string, invalid JSON, an HTML page).
+MALFORMED_REPLY_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+_MISSING = object()
 
 
 class OpenAICompatModel(Model):
@@ -58,16 +71,21 @@ class OpenAICompatModel(Model):
         self._openai = openai
         self.model_name = model_name
         self.base_url = base_url.rstrip("/")
+        # what identities, errors and the store show: a password or key in the URL as ***
+        self.shown_url = redact_url(self.base_url)
         self.api_key_env = api_key_env
         self.timeout = float(timeout)
         self.max_retries = int(max_retries)
         self.concurrency = int(concurrency)
         self.extra_body = dict(extra_body) if extra_body else None
-        self.identity = f"openai:{self.base_url}#{model_name}"
+        self.identity = f"openai:{self.shown_url}#{model_name}"
         self._slots = threading.BoundedSemaphore(self.concurrency)
+        key = os.environ.get(api_key_env)
+        for secret in (key, url_password(self.base_url)):
+            register_secret(secret)  # a server that echoes a key must not get it into output
         self._client = openai.OpenAI(
             base_url=self.base_url,
-            api_key=os.environ.get(api_key_env) or PLACEHOLDER_KEY,
+            api_key=key or PLACEHOLDER_KEY,
             timeout=self.timeout,
             max_retries=0,
         )
@@ -155,6 +173,9 @@ class OpenAICompatModel(Model):
                     # from None: the SDK's exception may echo the request, key included
                     raise self._model_error(exc, attempt + 1) from None
                 time.sleep(_backoff_seconds(attempt, _retry_after(exc)))
+            except MALFORMED_REPLY_ERRORS as exc:  # not transient: a retry gets the same
+                raise self._bad_reply(f"a reply that is not an OpenAI completion "
+                                      f"({type(exc).__name__}: {exc})") from None
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _is_retryable(self, exc: Exception) -> bool:
@@ -167,13 +188,13 @@ class OpenAICompatModel(Model):
 
     def _model_error(self, exc: Exception, attempts: int) -> ModelError:
         tried = f"after {attempts} attempt{'s' if attempts > 1 else ''}"
-        where = f"model openai:{self.model_name} at {self.base_url}"
+        where = f"model openai:{self.model_name} at {self.shown_url}"
         if isinstance(exc, self._openai.APITimeoutError):
             message = f"the server timed out after {self.timeout:g}s {tried}"
             fix = "raise model.params.timeout, or lower generation.max_tokens"
         elif isinstance(exc, self._openai.APIConnectionError):
             message = f"cannot connect {tried} ({_cause_text(exc)})"
-            fix = (f"check the server is running at {self.base_url}, "
+            fix = (f"check the server is running at {self.shown_url}, "
                    "or set model.params.base_url / OPENAI_BASE_URL")
         elif isinstance(exc, self._openai.APIStatusError):
             message = f"HTTP {exc.status_code} {tried}: {_server_message(exc)}"
@@ -188,40 +209,81 @@ class OpenAICompatModel(Model):
             return f"put a valid API key in the environment variable {self.api_key_env}"
         if status == 404:
             return (f"check the model name and URL; "
-                    f"the server lists its models at {self.base_url}/models")
+                    f"the server lists its models at {self.shown_url}/models")
         if status == 429 or status >= 500:
             return "retry later, or lower model.params.concurrency"
         return "check the model name and generation settings against what the server accepts"
 
     def _redact(self, text: str) -> str:
         # A server may echo the request back in its error; the key must never reach a log.
-        key = os.environ.get(self.api_key_env)
-        return text.replace(key, "***") if key else text
+        return redact(text, [os.environ.get(self.api_key_env)])
+
+    def _bad_reply(self, what: str) -> ModelError:
+        return ModelError(self._redact(f"the server returned {what}"),
+                          where=f"model openai:{self.model_name} at {self.shown_url}",
+                          fix="check that the server speaks the OpenAI API and its log for "
+                              "errors")
 
     # -- responses --------------------------------------------------------------------------
 
     def _to_generation(self, response: Any, request: Request, params: GenerationParams,
                        seconds: float) -> Generation:
-        if not response.choices:
-            raise ModelError("the server returned no choices",
-                             where=f"model openai:{self.model_name} at {self.base_url}",
-                             fix="check the server log")
-        choice = response.choices[0]
-        text = (choice.text if isinstance(request, str) else choice.message.content) or ""
+        choice = self._first_choice(response)
+        text = self._choice_text(choice, chat=not isinstance(request, str))
         if params.constraint and not isinstance(request, str) and \
                 self.constraint_mode != "grammar":
             from ..constrain import OutputSpec
 
             text = OutputSpec.from_key(params.constraint).unwrap(text)
-        input_tokens, output_tokens = _token_counts(response.usage, request, text)
+        input_tokens, output_tokens = _token_counts(getattr(response, "usage", None), request,
+                                                    text)
+        finish_reason = getattr(choice, "finish_reason", None)
         return Generation(
             text=text,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
             seconds=seconds,
-            finish_reason=choice.finish_reason,
-            logprobs=_token_logprobs(choice) if params.logprobs else None,
+            finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+            logprobs=self._logprobs(choice) if params.logprobs else None,
         )
+
+    # The SDK builds its response objects without validating them, so whatever JSON the server
+    # sent is what these read: each value is checked before it is used.
+    def _first_choice(self, response: Any) -> Any:
+        choices = getattr(response, "choices", _MISSING)
+        if choices is _MISSING:  # the SDK hands back a body that is not an object as it is
+            raise self._bad_reply(f"{_describe(response)}, not an OpenAI completion")
+        if not isinstance(choices, list) or not choices:
+            raise self._bad_reply(f"no choices (choices is {_describe(choices)})")
+        return choices[0]
+
+    def _choice_text(self, choice: Any, chat: bool) -> str:
+        if not chat:
+            return self._checked_text(getattr(choice, "text", _MISSING), "choices[0].text", choice)
+        message = getattr(choice, "message", _MISSING)
+        if message is _MISSING:
+            raise self._bad_reply(f"choices[0] without a message ({_describe(choice)})")
+        if not hasattr(message, "content"):
+            raise self._bad_reply(f"{_describe(message)} as choices[0].message, not a message")
+        content = message.content
+        refusal = getattr(message, "refusal", None)
+        if content is None and isinstance(refusal, str) and refusal:
+            raise self._bad_reply(f"a refusal instead of text in choices[0].message.content: "
+                                  f"{refusal[:100]}")
+        return self._checked_text(content, "choices[0].message.content", choice)
+
+    def _checked_text(self, content: Any, field_name: str, choice: Any) -> str:
+        if isinstance(content, str):
+            return content
+        if content is _MISSING:
+            raise self._bad_reply(f"no {field_name} (choices[0] is {_describe(choice)})")
+        raise self._bad_reply(f"{_describe(content)} in {field_name}, not a string")
+
+    def _logprobs(self, choice: Any) -> list[float] | None:
+        try:
+            return _token_logprobs(choice)
+        except (TypeError, ValueError, AttributeError):
+            raise self._bad_reply("logprobs that are not numbers") from None
 
 
 def openai_model(argument: str = "", **params: Any) -> OpenAICompatModel:
@@ -313,14 +375,20 @@ def _server_message(exc: Any) -> str:
 
 
 def _token_counts(usage: Any, request: Request, text: str) -> tuple[int, int]:
-    # Some servers omit usage; a word count is a rough but never-zero estimate.
+    # Some servers omit usage (or send junk in it); a word count is a rough but never-zero
+    # estimate.
     prompt_tokens = getattr(usage, "prompt_tokens", None)
     completion_tokens = getattr(usage, "completion_tokens", None)
-    if prompt_tokens is None:
+    if not (_is_int(prompt_tokens) and prompt_tokens >= 0):
         prompt_tokens = count_words(request_text(request))
-    if completion_tokens is None:
+    if not (_is_int(completion_tokens) and completion_tokens >= 0):
         completion_tokens = count_words(text)
     return prompt_tokens, completion_tokens
+
+
+def _describe(value: Any) -> str:
+    """What the server sent, for a one-line error."""
+    return "nothing" if value is _MISSING else describe_value(value)
 
 
 def _token_logprobs(choice: Any) -> list[float] | None:

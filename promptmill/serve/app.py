@@ -1,10 +1,16 @@
-"""The FastAPI app: OpenAI's ``/v1/chat/completions`` (plain and streamed) for one prompt version.
+"""The FastAPI app: OpenAI's ``/v1/chat/completions`` and legacy ``/v1/completions`` (plain and
+streamed) for one prompt version.
 
-Per request: check the key, parse the body, fill the template fields from the last user message,
-render the prompt version exactly as an evaluation would, wait for a concurrency slot, call the
-backend in a worker thread, answer, and queue a trace. Backends do not stream token by token
-through the Model interface, so a streamed answer is generated whole and then sent as word
-chunks in OpenAI's ``chat.completion.chunk`` format, ending with ``data: [DONE]``.
+Per request: check the key, parse the body, fill the template fields from the last user message
+(or the completion ``prompt``), render the prompt version exactly as an evaluation would, wait
+for a concurrency slot, call the backend in a worker thread, answer, and queue a trace. Backends
+do not stream token by token through the Model interface, so a streamed answer is generated
+whole, redacted whole (a key can never straddle two chunks unseen), and then sent as word chunks
+in OpenAI's chunk format, ending with ``data: [DONE]``.
+
+Whatever the body, the reply is JSON: 200 for a request the prompt can answer, a 4xx naming the
+field for anything else, a 502 for a failing backend. Even a bug in this server gets an OpenAI
+JSON error (500) without a traceback.
 """
 
 
@@ -19,9 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import require
+from ..redact import redact_target
 from ..store.db import Store
 from .limits import BodyLimit, ConcurrencyGate, Redactor, error_body, key_matches
 from .render import Rendered, RequestError, ServedPrompt
@@ -32,6 +39,7 @@ log = logging.getLogger("promptmill.serve")
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_BACKEND_TIMEOUT = 120.0
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 class ChatMessage(BaseModel):
@@ -40,26 +48,55 @@ class ChatMessage(BaseModel):
     content: str | list[dict[str, Any]] | None = None
 
 
-class ChatBody(BaseModel):
-    """The request fields this server reads; other OpenAI fields are accepted and ignored."""
+class _Body(BaseModel):
+    """The request fields both endpoints read; other OpenAI fields are accepted and ignored."""
 
     model_config = ConfigDict(extra="allow")
     model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=INT64_MIN, le=INT64_MAX)  # OpenAI's range
     stop: str | list[str] | None = None
     n: int = Field(default=1, ge=1, le=1)
 
     def overrides(self) -> dict[str, Any]:
-        return {"max_tokens": self.max_completion_tokens or self.max_tokens,
-                "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed,
-                "stop": self.stop}
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "seed": self.seed, "stop": self.stop}
+
+    def include_usage(self) -> bool:
+        return bool((self.stream_options or {}).get("include_usage"))
+
+
+class ChatBody(_Body):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+    def overrides(self) -> dict[str, Any]:
+        return {**super().overrides(),
+                "max_tokens": self.max_completion_tokens or self.max_tokens}
+
+    def as_messages(self) -> list[dict[str, Any]]:
+        return [m.model_dump() for m in self.messages]
+
+
+class CompletionBody(_Body):
+    """The legacy completions request: ``prompt`` plays the part of the last user message."""
+
+    prompt: str | list[str] = Field(min_length=1)
+    echo: bool = False
+
+    @field_validator("prompt")
+    @classmethod
+    def _one_prompt(cls, prompt: str | list[str]) -> str:
+        if isinstance(prompt, list) and len(prompt) != 1:
+            raise ValueError("send one prompt per request (a string, or a list of one)")
+        return prompt if isinstance(prompt, str) else prompt[0]
+
+    def as_messages(self) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": self.prompt}]
 
 
 class _Failure(Exception):
@@ -112,25 +149,41 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
         return {"object": "list", "data": [{"id": served.ref, "object": "model",
                                             "created": 0, "owned_by": "promptmill"}]}
 
-    @app.post("/v1/chat/completions")
-    async def chat_completions(request: fastapi.Request):
+    async def answer(request: fastapi.Request, body_type: type[_Body], reply_type: type[_Reply]):
         started = time.perf_counter()
         try:
             if not key_matches(request.headers.get("authorization"), api_key):
                 raise _unauthorized()
-            body = _parse_body(await request.body())
+            body = _parse_body(await request.body(), body_type)
             rendered, text, gen = await state.complete(body)
         except _Failure as f:
             state.record(f.status, started, f.rendered, inputs=f.inputs, error=f.message)
             return failure_response(f)
+        text = redact(text)  # the backend's output is redacted already; this adds our own keys
         state.record(200, started, rendered, output=text, generation=gen)
-        reply = _Reply(served, text, gen)
+        reply = reply_type(served, text, gen)
         if body.stream:
-            include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return StreamingResponse(reply.sse(include_usage), media_type="text/event-stream",
+            return StreamingResponse(reply.sse(body.include_usage()),
+                                     media_type="text/event-stream",
                                      headers={"cache-control": "no-cache"})
         # a ready JSONResponse skips FastAPI's recursive encoder: a third of the CPU per request
         return JSONResponse(reply.completion())
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: fastapi.Request):
+        return await answer(request, ChatBody, _Reply)
+
+    @app.post("/v1/completions")
+    async def completions(request: fastapi.Request):
+        return await answer(request, CompletionBody, _TextReply)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: fastapi.Request, exc: Exception):
+        # a bug must still answer in OpenAI's JSON error shape, without a traceback or a secret
+        log.error("unexpected %s on %s", type(exc).__name__, redact_target(request.url.path))
+        failure = _Failure(500, "the server failed on this request; see its log",
+                           "server_error", "internal_error")
+        return failure_response(failure)
 
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
                        on_reject=lambda message: state.record(413, time.perf_counter(), None,
@@ -144,19 +197,39 @@ def _unauthorized() -> _Failure:
                     "invalid_api_key")
 
 
-def _parse_body(raw: bytes) -> ChatBody:
+_EXAMPLE_BODIES = {ChatBody: '{"messages": [{"role": "user", "content": "..."}]}',
+                   CompletionBody: '{"prompt": "..."}'}
+
+
+def _parse_body(raw: bytes, body_type: type[_Body]) -> _Body:
     try:
-        return ChatBody.model_validate(json.loads(raw or b"null"))
-    except ValueError as exc:
-        if isinstance(exc, ValidationError):
-            err = exc.errors()[0]
-            where = ".".join(str(x) for x in err.get("loc", ())) or "body"
-            message = f"{where}: {err.get('msg', 'invalid value')}"
-        else:
-            message = "the body is not valid JSON"
-        raise _Failure(400, message + "; send an OpenAI chat completion request "
-                       '({"messages": [{"role": "user", "content": "..."}]})',
-                       "invalid_request_error", "invalid_request") from None
+        value = json.loads(raw or b"null")
+    except RecursionError:
+        raise _invalid("the body is nested too deeply", body_type) from None
+    except ValueError:  # includes invalid UTF-8 (UnicodeDecodeError)
+        raise _invalid("the body is not valid JSON", body_type) from None
+    if not isinstance(value, dict):
+        raise _invalid(f"the body is a JSON {_json_type(value)}, not an object", body_type)
+    try:
+        return body_type.model_validate(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err.get("loc", ())) or "body"
+        raise _invalid(f"{where}: {err.get('msg', 'invalid value')}", body_type) from None
+    except RecursionError:
+        raise _invalid("the body is nested too deeply", body_type) from None
+
+
+def _invalid(message: str, body_type: type[_Body]) -> _Failure:
+    kind = "chat completion" if body_type is ChatBody else "completion"
+    return _Failure(400, f"{message}; send an OpenAI {kind} request "
+                         f"({_EXAMPLE_BODIES[body_type]})",
+                    "invalid_request_error", "invalid_request")
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
 class _ServerState:
@@ -171,9 +244,9 @@ class _ServerState:
                                        thread_name_prefix="promptmill-serve")
         self.traces = TraceWriter(store)
 
-    async def complete(self, body: ChatBody):
+    async def complete(self, body: ChatBody | CompletionBody):
         loop = asyncio.get_running_loop()
-        messages = [m.model_dump() for m in body.messages]
+        messages = body.as_messages()
         try:
             inputs = self.served.inputs_from_messages(messages)
             if self.served.renders_quickly:  # a thread hop would cost more than the render
@@ -230,10 +303,12 @@ class _ServerState:
 
 
 class _Reply:
-    """One answer in OpenAI's response shapes."""
+    """One answer in OpenAI's response shapes (chat here; legacy completions below)."""
+
+    prefix, kind, chunk_kind = "chatcmpl", "chat.completion", "chat.completion.chunk"
 
     def __init__(self, served: ServedPrompt, text: str, gen):
-        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.id = f"{self.prefix}-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.model = served.ref
         self.fingerprint = f"promptmill:{served.prompt.hash}"
@@ -246,24 +321,52 @@ class _Reply:
         return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
                 "system_fingerprint": self.fingerprint}
 
+    # a stream's choices: an opening one (or None), one per piece of text, a closing one
+    def _opening(self) -> dict[str, Any] | None:
+        return {"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
+                "finish_reason": None}
+
+    def _piece(self, text: str, finish: str | None = None) -> dict[str, Any]:
+        delta = {"content": text} if text else {}
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+
     def completion(self) -> dict[str, Any]:
-        return {**self._base("chat.completion"),
+        return {**self._base(self.kind),
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": self.text},
                              "logprobs": None, "finish_reason": self.finish}],
                 "usage": self.usage}
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> str:
-        body = {**self._base("chat.completion.chunk"),
-                "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                             "finish_reason": finish}]}
+    def _chunk(self, choice: dict[str, Any]) -> str:
+        body = {**self._base(self.chunk_kind), "choices": [choice]}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     async def sse(self, include_usage: bool):
-        yield self._chunk({"role": "assistant", "content": ""}, None)
+        # self.text was redacted whole, so a secret cut across two chunks is already gone
+        opening = self._opening()
+        if opening is not None:
+            yield self._chunk(opening)
         for piece in re.findall(r"\s*\S+|\s+$", self.text):
-            yield self._chunk({"content": piece}, None)
-        yield self._chunk({}, self.finish)
+            yield self._chunk(self._piece(piece))
+        yield self._chunk(self._piece("", self.finish))
         if include_usage:
-            usage = {**self._base("chat.completion.chunk"), "choices": [], "usage": self.usage}
+            usage = {**self._base(self.chunk_kind), "choices": [], "usage": self.usage}
             yield f"data: {json.dumps(usage)}\n\n"
         yield "data: [DONE]\n\n"
+
+
+class _TextReply(_Reply):
+    """Legacy ``text_completion`` shapes: ``choices[0].text``, streamed as text pieces."""
+
+    prefix, kind, chunk_kind = "cmpl", "text_completion", "text_completion"
+
+    def completion(self) -> dict[str, Any]:
+        return {**self._base(self.kind),
+                "choices": [{"index": 0, "text": self.text, "logprobs": None,
+                             "finish_reason": self.finish}],
+                "usage": self.usage}
+
+    def _opening(self) -> dict[str, Any] | None:
+        return None  # a text stream has no role chunk
+
+    def _piece(self, text: str, finish: str | None = None) -> dict[str, Any]:
+        return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}

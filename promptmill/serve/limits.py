@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hmac
 import json
-import re
-from collections.abc import Iterable
+import logging
+from typing import Any
 
-# Key shapes worth scrubbing even when this server was not told about them (OpenAI-style keys)
-_KEY_SHAPES = re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}")
+from ..redact import Redactor, redact, redact_target
+
+__all__ = ["BodyLimit", "ConcurrencyGate", "LogRedaction", "Redactor", "error_body",
+           "key_matches", "uvicorn_log_config"]
 
 
 def key_matches(header: str | None, expected: str | None) -> bool:
@@ -22,19 +25,50 @@ def key_matches(header: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.strip().encode(), expected.encode())
 
 
-class Redactor:
-    """Replaces every known secret with ``***`` in text that may reach a log, trace or client."""
+class LogRedaction(logging.Filter):
+    """Scrubs every text argument of a log record (and its traceback) before any handler
+    formats it.
 
-    def __init__(self, secrets: Iterable[str | None]):
-        # longest first, so a secret that contains another is replaced whole
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    uvicorn's access line carries the request target with its query string
+    (``GET /v1/models?api_key=... HTTP/1.1``): the values of key-named parameters, and anything
+    key-shaped in the path, become ``***``. ``secrets`` are the server's own keys.
+    """
 
-    def __call__(self, text: str | None) -> str | None:
-        if not text:
-            return text
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return _KEY_SHAPES.sub("***", text)
+    def __init__(self, secrets: list[str | None] | None = None):
+        super().__init__()
+        self.secrets = Redactor(secrets or []).secrets
+
+    def _scrub(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.startswith("/"):  # a request target: decode before judging its parts
+            return redact_target(value, self.secrets)
+        return redact(value, self.secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._scrub(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: self._scrub(v) for k, v in record.args.items()}
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg, self.secrets)
+        if record.exc_info and not record.exc_text:  # a traceback's text is formatted once
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info),
+                                     self.secrets)
+        return True
+
+
+def uvicorn_log_config(secrets: list[str | None]) -> dict[str, Any]:
+    """uvicorn's own logging config with :class:`LogRedaction` on every handler, so
+    neither the access log nor an error line can print a key."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_secrets"] = {
+        "()": LogRedaction, "secrets": list(secrets)}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_secrets")
+    return config
 
 
 def error_body(message: str, kind: str, code: str | None = None) -> bytes:

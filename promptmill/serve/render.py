@@ -54,7 +54,7 @@ class ServedPrompt:
     demo_pool: list | None = None
 
     def __post_init__(self) -> None:
-        from ..evaluate import Evaluator
+        from ..evaluation import Evaluator
         from ..metrics import get_metric
 
         # the evaluator is only used for prepare/render; it never records a run
@@ -98,7 +98,7 @@ class ServedPrompt:
     def render(self, inputs: dict[str, Any], overrides: dict[str, Any] | None = None
                ) -> Rendered:
         from ..errors import TemplateError
-        from ..evaluate import params_for
+        from ..evaluation import params_for
         from ..task import Example
 
         example = Example(id=f"request-{next(self._ids)}", inputs=inputs)
@@ -139,8 +139,8 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # OpenAI content parts: keep the text ones
-        return "".join(p.get("text", "") for p in content
-                       if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content if isinstance(p, dict)
+                       and p.get("type") == "text" and isinstance(p.get("text"), str))
     return "" if content is None else str(content)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import StoreError
 from ..store import schema
 from ..store.db import Store, utcnow
 
@@ -86,7 +87,7 @@ class TraceWriter:
     def _commit(self, rows: list[dict[str, Any]]) -> None:
         try:
             add_traces(self.store, rows)
-        except sa.exc.SQLAlchemyError as exc:  # a full disk must not take the server down
+        except (sa.exc.SQLAlchemyError, StoreError) as exc:  # a full disk must not stop serving
             import logging
 
             logging.getLogger("promptmill.serve").error(

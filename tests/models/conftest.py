@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from helpers import free_port, skip_or_fail
+from openai_stub import OpenAIStub
 
 SERVER_READY_SECONDS = 60
 SERVER_EXIT_SECONDS = 10
@@ -103,3 +104,10 @@ def llama_server_url(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def unused_port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def openai_stub() -> Iterator[OpenAIStub]:
+    """A scripted OpenAI-compatible server on loopback (see openai_stub.py)."""
+    with OpenAIStub() as stub:
+        yield stub

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 
-from helpers import free_port, skip_or_fail
+from helpers import free_port, uvicorn_in_thread
 
 from promptmill.prompt import Prompt
 
@@ -15,25 +14,9 @@ SERVER_KEY = "pm-test-key-8c1f2e9a7b"
 @contextmanager
 def running(app):
     """Serve ``app`` with uvicorn in a thread; yields the /v1 base URL; stops it afterwards."""
-    try:
-        import uvicorn
-    except ImportError:
-        skip_or_fail("uvicorn is not installed (pip install 'promptmill[serve]')")
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    from helpers import wait_for
-
-    if not wait_for(lambda: server.started, timeout=20):
-        server.should_exit = True
-        skip_or_fail("uvicorn did not start on loopback")
-    try:
+    with uvicorn_in_thread(app, port, "uvicorn", lifespan="on"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 def client(base_url: str, key: str | None = SERVER_KEY):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 import yaml
-from helpers import free_port, skip_or_fail, wait_for, write_jsonl
+from helpers import free_port, start_promptmill_serve, write_jsonl
 from serve_helpers import client, save
 
 from promptmill.prompt import Prompt
@@ -38,19 +37,9 @@ def _task(folder: Path, model: dict) -> Path:
 def _serve(db_url: str, config: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PM_SERVER_KEY": SERVER_SECRET, "PM_BACKEND_KEY": BACKEND_SECRET,
            "PROMPTMILL_DB": db_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "promptmill.cli.app", "serve", "--prompt", "echo@live",
-         "--config", str(config), "--port", str(port), "--api-key-env", "PM_SERVER_KEY",
-         "--access-log"], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        except httpx.HTTPError:
-            return proc.poll() is not None
-    if not wait_for(up, timeout=60) or proc.poll() is not None:
-        proc.kill()
-        skip_or_fail(f"promptmill serve did not start: {log.read_text()[-500:]}")
+    proc = start_promptmill_serve(["--prompt", "echo@live", "--config", str(config),
+                                   "--api-key-env", "PM_SERVER_KEY", "--access-log"], env, port,
+                                  stdout=log.open("ab"), stderr=subprocess.STDOUT, log=log)
     return proc
 
 
