@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from .config import TaskConfig, load_task_config
-from .errors import ConfigError, PromptmillError
-from .evaluate import EvalResult, Evaluator
+from .errors import ConfigError, PromptmillError, TemplateError
+from .evaluation import EvalResult, Evaluator
 from .metrics import Metric, get_metric
 from .models.base import GenerationParams, Model
 from .models.registry import load_model
@@ -35,13 +35,28 @@ def field_map(cfg: TaskConfig) -> FieldMap:
 
 def check_prompt_fields(prompt: Prompt, cfg: TaskConfig, where: str) -> Prompt:
     """A template variable the data does not have is an error before any call is made."""
-    unknown = sorted(prompt.variables() - set(cfg.data.input))
+    unknown = sorted(_template_variables(prompt, where) - set(cfg.data.input))
     if unknown:
         raise ConfigError(f"the prompt template uses '{unknown[0]}', which is not an input field "
                           f"(inputs: {', '.join(cfg.data.input)})", where=where,
                           fix=f"add '{unknown[0]}' to data.input in {cfg.source} or change the "
                               "template")
     return prompt
+
+
+def _template_variables(prompt: Prompt, where: str) -> set[str]:
+    """The template's variables; a template that does not parse names the prompt and line."""
+    import jinja2
+
+    try:
+        return prompt.variables()
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"template syntax error at line {exc.lineno}: {exc.message}",
+                            where=where, fix="check the {{ }} and {% %} pairs in the template"
+                            ) from None
+    except RecursionError:
+        raise TemplateError("the template nests too deeply to parse", where=where,
+                            fix="flatten the nested expressions") from None
 
 
 def resolve_prompt(ref: str | Prompt | None, cfg: TaskConfig, store: Store) -> Prompt:

@@ -52,8 +52,10 @@ def _after(marker: str) -> Callable[[str], str | None]:
 def _regex(pattern: str) -> Callable[[str], str | None]:
     try:
         compiled = re.compile(pattern, re.IGNORECASE | re.DOTALL)
-    except re.error as exc:
-        raise ConfigError(f"bad extraction pattern ({exc})", where=f"extract 'regex:{pattern}'",
+    except (re.error, OverflowError, RecursionError) as exc:  # a{99999999999}, ((((...
+        problem = "it nests groups too deeply" if isinstance(exc, RecursionError) else exc
+        shown = pattern if len(pattern) <= 60 else pattern[:57] + "..."
+        raise ConfigError(f"bad extraction pattern ({problem})", where=f"extract 'regex:{shown}'",
                           fix="fix the regular expression") from None
 
     def extract(text: str) -> str | None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError
+from .errors import DataError, PromptmillError
 
 SPLITS = ("train", "validation", "test")
 
@@ -51,122 +53,338 @@ class FieldMap:
     id: str | None = None
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading user files: one-line errors for every way a path or its bytes can be wrong
+
+MAX_CSV_CELL = 16 * 1024 * 1024  # characters; csv's default of 131,072 rejects long documents
+MAX_DEPTH = 100  # nesting of lists and objects in one value; deeper data only breaks later steps
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = {b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe\x00\x00": "UTF-32",
+               b"\xfe\xff": "UTF-16", b"\xff\xfe": "UTF-16"}
+SAVE_AS_UTF8 = "save the file as UTF-8 (in most editors: Save As, encoding UTF-8)"
+
+
+def check_user_file(path: Path, *, what: str = "file", missing_fix: str = "check the path",
+                    error: type[PromptmillError] = DataError) -> Path:
+    """``path`` if it names a regular file, else ``error`` saying what it is instead."""
+    where = str(path)
+    if "\0" in where:  # the OS cannot open it, and pathlib would only say "not found"
+        raise error("the path contains a NUL character", where=where,
+                    fix=f"give the plain path of the {what}")
+    try:
+        exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
+    except (OSError, ValueError) as exc:  # e.g. a name too long for the file system
+        raise error(f"cannot use this path as a {what} ({exc})", where=_clip(where, 300),
+                    fix="give a plain file path") from None
+    if not exists:
+        raise error(f"{what} not found", where=where, fix=missing_fix)
+    if is_dir:
+        raise error(f"this is a directory, not a {what}", where=where,
+                    fix=f"give the path of the {what} itself, not of its folder")
+    if not is_file:
+        raise error(f"this is a device, pipe or socket, not a {what}", where=where,
+                    fix=f"give the path of an ordinary {what}")
+    return path
+
+
+def read_user_file(path: Path, *, what: str = "file", missing_fix: str = "check the path",
+                   error: type[PromptmillError] = DataError) -> bytes:
+    """The bytes of a regular file the user named, or ``error`` saying what is wrong."""
+    check_user_file(path, what=what, missing_fix=missing_fix, error=error)
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise error(f"permission denied: cannot read this {what}", where=str(path),
+                    fix="make it readable (chmod u+r) or give a copy you can read") from None
+    except OSError as exc:
+        raise error(f"cannot read this {what} ({exc.strerror or exc})", where=str(path),
+                    fix="check the file and the disk it is on") from None
+
+
+def decode_utf8(data: bytes, path: Path | str, *,
+                error: type[PromptmillError] = DataError) -> str:
+    """``data`` as text, without a leading UTF-8 byte-order mark; bad bytes name line and offset.
+
+    Editors on Windows write a BOM; kept, it would rename the first CSV column or JSON key.
+    """
+    for bom, encoding in _OTHER_BOMS.items():
+        if data.startswith(bom):
+            raise error(f"this file is {encoding} (it starts with a {encoding} byte-order mark)",
+                        where=str(path), fix=SAVE_AS_UTF8)
+    skipped = len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0
+    try:
+        return data[skipped:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skipped + exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise error(f"not valid UTF-8: byte 0x{data[offset]:02x} at line {line} "
+                    f"(byte offset {offset})", where=f"{path}:{line}", fix=SAVE_AS_UTF8) from None
+
+
+def read_user_text(path: Path, *, what: str = "file", missing_fix: str = "check the path",
+                   error: type[PromptmillError] = DataError) -> str:
+    """A user's UTF-8 text file, checked as :func:`read_user_file` and :func:`decode_utf8` do."""
+    data = read_user_file(path, what=what, missing_fix=missing_fix, error=error)
+    return decode_utf8(data, path, error=error)
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply lists and dicts nest in ``value``, counted up to ``limit + 1`` (no recursion)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth + 1)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _parse_json(text: str, where: str, fix: str) -> Any:
+    too_deep = DataError(f"the JSON nests lists or objects more than {MAX_DEPTH} deep",
+                         where=where, fix="flatten the record")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=where,
+                        fix=fix) from None
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise DataError(f"unreadable JSON value ({exc})", where=where,
+                        fix="write very long numbers as strings") from None
+    brackets = text.count("[") + text.count("{")  # cheap bound: most records skip the walk
+    if brackets > MAX_DEPTH and nesting_depth(value) > MAX_DEPTH:
+        raise too_deep
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Rows to examples
+
+
 def _row_to_example(row: Any, fields: FieldMap, where: str, index: int) -> Example:
     if not isinstance(row, dict):
-        raise DataError("expected a JSON object with named fields", where=where,
-                        fix='write each line as {"field": value, ...}')
-    missing = [f for f in (*fields.inputs, fields.target) if f and f not in row]
+        raise DataError(f"expected a JSON object with named fields, not {_kind(row)}",
+                        where=where, fix='write each record as {"field": value, ...}')
+    wanted = (*fields.inputs, fields.target, fields.id)
+    missing = [f for f in wanted if f is not None and f not in row]
     if missing:
-        have = ", ".join(sorted(row)) or "none"
+        have = _clip(", ".join(sorted(map(str, row))), 200) or "none"
+        key = "data.id" if missing[0] == fields.id else "data.input or data.target"
         raise DataError(
             f"missing field '{missing[0]}' (fields here: {have})", where=where,
-            fix=f"add '{missing[0]}' to this record or map another field to it in the config",
+            fix=f"add '{missing[0]}' to this record or map another field to it with {key} "
+                "in the config",
         )
-    answers: tuple[str, ...] = ()
-    if fields.answers and row.get(fields.answers) is not None:
-        raw = row[fields.answers]
-        if isinstance(raw, str):
-            raw = [raw]
-        if not isinstance(raw, list):
-            raise DataError(f"field '{fields.answers}' must be a list of strings", where=where,
-                            fix="write the accepted answers as a JSON list")
-        answers = tuple(str(a) for a in raw)
-    ex_id = str(row[fields.id]) if fields.id and fields.id in row else str(index)
-    target = row.get(fields.target) if fields.target else None
     return Example(
-        id=ex_id,
+        id=_example_id(row, fields, where, index),
         inputs={k: row[k] for k in fields.inputs},
-        target=None if target is None else str(target),
-        answers=answers,
+        target=None if fields.target is None or row[fields.target] is None
+        else str(row[fields.target]),
+        answers=_answers(row, fields, where),
     )
+
+
+_KINDS = {dict: "an object", list: "a list", str: "a string", type(None): "null",
+          bool: "true/false", int: "a number", float: "a number"}
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in an error message."""
+    return _KINDS.get(type(value), type(value).__name__)
+
+
+def _example_id(row: dict[str, Any], fields: FieldMap, where: str, index: int) -> str:
+    if fields.id is None:
+        return str(index)
+    value = row[fields.id]
+    if value is None or value == "" or isinstance(value, dict | list):
+        kind = "empty" if value == "" else _kind(value)
+        raise DataError(f"the id field '{fields.id}' is {kind}",
+                        where=where, fix=f"give every record a unique text or number in "
+                                         f"'{fields.id}' (the field named by data.id)")
+    return str(value)
+
+
+def _answers(row: dict[str, Any], fields: FieldMap, where: str) -> tuple[str, ...]:
+    if not fields.answers or row.get(fields.answers) is None:
+        return ()
+    raw = row[fields.answers]
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise DataError(f"field '{fields.answers}' must be a list of strings", where=where,
+                        fix="write the accepted answers as a JSON list")
+    return tuple(str(a) for a in raw)
+
+
+class _UniqueIds:
+    """Remembers where each id was first seen, so a duplicate names both places."""
+
+    def __init__(self, fields: FieldMap):
+        self.fields = fields
+        self.first_seen: dict[str, str] = {}
+
+    def check(self, ex: Example, where: str) -> None:
+        first = self.first_seen.get(ex.id)
+        if first is None:
+            self.first_seen[ex.id] = where
+            return
+        raise DataError(
+            f"duplicate example id '{_clip(ex.id)}' (first at {first})", where=where,
+            fix=f"give every example a unique '{self.fields.id}' (the field named by data.id), "
+                "or remove data.id from the config to number the examples in order")
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# The three formats
 
 
 def iter_examples(path: str | Path, fields: FieldMap | None = None) -> Iterator[Example]:
     """Read examples from a JSONL, JSON or CSV file, naming file and line on any error."""
     path = Path(path)
     fields = fields or FieldMap()
-    if not path.exists():
-        raise DataError("dataset file not found", where=str(path),
-                        fix="check the 'data.path' in the config (relative to the config file)")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson"):
-        yield from _iter_jsonl(path, fields)
-    elif suffix == ".csv":
-        yield from _iter_csv(path, fields)
-    elif suffix == ".json":
-        yield from _iter_json(path, fields)
-    else:
-        raise DataError(f"unsupported dataset format '{suffix}'", where=str(path),
+    readers = {".jsonl": _iter_jsonl, ".ndjson": _iter_jsonl, ".csv": _iter_csv,
+               ".json": _iter_json}
+    missing_fix = "check 'data.path' in the config (relative to the config file)"
+    check_user_file(path, what="dataset file", missing_fix=missing_fix)
+    reader = readers.get(path.suffix.lower())
+    if reader is None:
+        raise DataError(f"unsupported dataset format '{path.suffix}'", where=str(path),
                         fix="use a .jsonl, .json or .csv file")
+    text = read_user_text(path, what="dataset file", missing_fix=missing_fix)
+    count = 0
+    for example in reader(text, path, fields):
+        count += 1
+        yield example
+    if count == 0:
+        raise DataError(f"{path.name} has no examples", where=str(path),
+                        fix="add examples to it (a CSV needs rows below its header) or point "
+                            "data.path at the right file")
 
 
-def _iter_jsonl(path: Path, fields: FieldMap) -> Iterator[Example]:
-    seen: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        index = 0
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"malformed JSON ({exc.msg} at column {exc.colno})", where=where,
-                                fix="make this line one complete JSON object") from None
-            ex = _row_to_example(row, fields, where, index)
-            _check_unique(ex, seen, where)
-            index += 1
-            yield ex
-
-
-def _iter_csv(path: Path, fields: FieldMap) -> Iterator[Example]:
-    seen: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        for index, row in enumerate(reader):
-            where = f"{path}:{reader.line_num}"
-            if None in row:
-                raise DataError("this row has more cells than the header", where=where,
-                                fix="quote cells that contain commas")
-            short = [k for k, v in row.items() if v is None]
-            if short:
-                raise DataError(f"this row has no cell for '{short[0]}'", where=where,
-                                fix="give every row as many cells as the header")
-            if fields.answers and row.get(fields.answers):
-                cell = row[fields.answers]
-                row[fields.answers] = json.loads(cell) if cell.startswith("[") else cell.split("|")
-            ex = _row_to_example(row, fields, where, index)
-            _check_unique(ex, seen, where)
-            yield ex
-
-
-def _iter_json(path: Path, fields: FieldMap) -> Iterator[Example]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON ({exc.msg})", where=f"{path}:{exc.lineno}",
-                        fix="fix the JSON syntax at that line") from None
-    if isinstance(data, dict) and isinstance(data.get("examples"), dict):
-        rows = [dict(v, **({} if fields.id else {"_key": k})) for k, v in data["examples"].items()]
-    elif isinstance(data, dict) and isinstance(data.get("examples"), list):
-        rows = data["examples"]
-    elif isinstance(data, list):
-        rows = data
-    else:
-        raise DataError("expected a list of records or {'examples': ...}", where=str(path),
-                        fix="store the records as a JSON list, or use JSONL")
-    seen: set[str] = set()
-    for index, row in enumerate(rows):
-        ex = _row_to_example(row, fields, f"{path}: record {index + 1}", index)
-        _check_unique(ex, seen, f"{path}: record {index + 1}")
+def _iter_jsonl(text: str, path: Path, fields: FieldMap) -> Iterator[Example]:
+    ids = _UniqueIds(fields)
+    index = 0
+    for lineno, line in enumerate(io.StringIO(text, newline=None), start=1):  # \n, \r\n, \r
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        row = _parse_json(line, where, fix="make this line one complete JSON object")
+        ex = _row_to_example(row, fields, where, index)
+        ids.check(ex, where)
+        index += 1
         yield ex
 
 
-def _check_unique(ex: Example, seen: set[str], where: str) -> None:
-    if ex.id in seen:
-        raise DataError(f"duplicate example id '{ex.id}'", where=where,
-                        fix="give every example a unique id, or drop 'fields.id' to number them")
-    seen.add(ex.id)
+def _iter_csv(text: str, path: Path, fields: FieldMap) -> Iterator[Example]:
+    csv.field_size_limit(MAX_CSV_CELL)  # process-wide, and the same for every caller
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    _check_header(reader, path)
+    ids = _UniqueIds(fields)
+    index = -1
+    for index, row in enumerate(_csv_rows(reader, path)):
+        where = f"{path}:{reader.line_num}"  # the line the row ends on
+        if None in row:
+            raise DataError("this row has more cells than the header", where=where,
+                            fix="quote cells that contain commas")
+        short = [k for k, v in row.items() if v is None]
+        if short:
+            raise DataError(f"this row has no cell for '{short[0]}'", where=where,
+                            fix="give every row as many cells as the header")
+        if fields.answers and row.get(fields.answers):
+            row[fields.answers] = _answers_cell(row[fields.answers], fields.answers, where)
+        ex = _row_to_example(row, fields, where, index)
+        ids.check(ex, where)
+        yield ex
+    if index < 0 and reader.fieldnames:
+        raise DataError(f"{path.name} has no examples, only a header row", where=str(path),
+                        fix="add rows below the header, or point data.path at the right file")
+
+
+def _csv_rows(reader: csv.DictReader, path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of ``reader``; csv's own errors become one line naming the row."""
+    for number in itertools.count(1):
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = f"{path}:{reader.reader.line_num}"  # DictReader's own count lags on errors
+            if "field limit" in str(exc):
+                raise DataError(f"row {number} has a cell longer than the limit of "
+                                f"{MAX_CSV_CELL:,} characters", where=where,
+                                fix="shorten that cell, or keep such long texts in a JSONL "
+                                    "file") from None
+            raise DataError(f"unreadable CSV ({exc})", where=where,
+                            fix="check the quoting on this line") from None
+        yield row
+
+
+def _check_header(reader: csv.DictReader, path: Path) -> None:
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        if "field limit" in str(exc):
+            raise DataError(f"a header cell is longer than {MAX_CSV_CELL:,} characters",
+                            where=f"{path}:1", fix="give the columns short names") from None
+        raise DataError(f"unreadable CSV header ({exc})", where=f"{path}:1",
+                        fix="check the quoting on the first line") from None
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise DataError(f"the header names the column '{_clip(name)}' twice",
+                            where=f"{path}:1", fix="give every column a different name")
+        seen.add(name)
+
+
+def _answers_cell(cell: str, column: str, where: str) -> list[Any]:
+    if not cell.startswith("["):
+        return cell.split("|")
+    try:
+        value = json.loads(cell)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, list):
+        raise DataError(f"the '{column}' cell starts with '[' but is not a JSON list",
+                        where=where, fix='write it as ["a", "b"] or as a|b')
+    return value
+
+
+def _iter_json(text: str, path: Path, fields: FieldMap) -> Iterator[Example]:
+    data = _parse_json(text, str(path), fix="fix the JSON syntax")
+    ids = _UniqueIds(fields)
+    for index, (where, row) in enumerate(_json_records(data, path, fields)):
+        ex = _row_to_example(row, fields, where, index)
+        ids.check(ex, where)
+        yield ex
+
+
+def _json_records(data: Any, path: Path, fields: FieldMap) -> Iterator[tuple[str, Any]]:
+    examples = data.get("examples") if isinstance(data, dict) else None
+    if isinstance(examples, dict):
+        for key, value in examples.items():
+            where = f"{path}: examples.{_clip(key)}"
+            if not isinstance(value, dict):
+                raise DataError(f"expected a JSON object with named fields, not {_kind(value)}",
+                                where=where, fix='write each record as {"field": value, ...}')
+            yield where, dict(value, **({} if fields.id else {"_key": key}))
+    elif isinstance(examples, list) or isinstance(data, list):
+        for index, row in enumerate(data if isinstance(data, list) else examples):
+            yield f"{path}: record {index + 1}", row
+    else:
+        raise DataError("expected a list of records or {'examples': ...}", where=str(path),
+                        fix="store the records as a JSON list, or use JSONL")
 
 
 def load_examples(path: str | Path, fields: FieldMap | None = None) -> list[Example]:
@@ -210,6 +428,9 @@ class Task:
     def from_examples(cls, name: str, examples: Sequence[Example],
                       sizes: dict[str, float | int] | None = None, seed: int = 0) -> Task:
         """Split examples deterministically: the order is a hash of seed and example id."""
+        if not examples:
+            raise DataError(f"task '{name}' has no examples", where="data",
+                            fix="add examples to the dataset file")
         sizes = sizes or {"train": 0.5, "validation": 0.2, "test": 0.3}
         counts = _resolve_sizes(len(examples), sizes)
         ordered = sorted(examples, key=lambda e: _split_key(seed, e.id))

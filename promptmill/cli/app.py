@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -18,7 +19,7 @@ from . import scaffold
 from . import serve as serve_cmds
 from . import tune as tune_cmds
 from . import ui as ui_cmds
-from .common import State, err_console
+from .common import State, describe_unexpected, print_error
 
 app = typer.Typer(name="promptmill", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False,
@@ -60,14 +61,31 @@ ui_cmds.register(app)
 
 
 def main() -> None:
+    """Run the CLI: every failure is one line on stderr, never a traceback.
+
+    A PromptmillError (bad input, explained where it was found) exits 2; so do file, encoding
+    and YAML errors that escaped those checks. Anything else is a bug in promptmill: one line
+    and exit 1, with the traceback only when PROMPTMILL_DEBUG=1.
+    """
     from ..errors import PromptmillError
 
     try:
         app()
     except PromptmillError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False,
-                          soft_wrap=True)
+        print_error(exc.one_line())
         sys.exit(2)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except BrokenPipeError:  # `promptmill runs | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("PROMPTMILL_DEBUG", "") not in ("", "0"):
+            raise
+        message, code = describe_unexpected(exc)
+        print_error(message)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,34 @@
 """What every metric shares: :class:`Score`, the :class:`Metric` interface, text helpers.
 
 Every score is in [0, 1] and may carry feedback text saying why; optimizers read that text.
+Every subclass's ``score`` is checked on the way out: a value outside [0, 1], NaN, infinity or
+not a number is a :class:`MetricError` naming the metric and the example, never a silent clamp.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import math
+import numbers
 import re
 import string
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..errors import PromptmillError
 from ..task import Example
+
+# Float arithmetic in a metric may land a hair outside [0, 1]; that much is rounding, not a bug.
+_TOLERANCE = 1e-9
+
+
+class MetricError(PromptmillError):
+    """A metric that returned something other than a score in [0, 1]."""
 
 
 @dataclass(frozen=True)
@@ -27,12 +42,57 @@ class Metric(ABC):
 
     name: str = "metric"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        score = cls.__dict__.get("score")
+        if inspect.isfunction(score) and not getattr(score, "_checks_range", False):
+            cls.score = _checked(score)  # built-ins, plugins and user classes alike
+
     @abstractmethod
     def score(self, prediction: str, example: Example) -> Score:
         """Return a score in [0, 1], with feedback text where it helps."""
 
     def describe(self) -> str:
         return self.name
+
+
+def _checked(score: Callable[..., Any]) -> Callable[..., Score]:
+    @functools.wraps(score)
+    def checked_score(self: Metric, prediction: str, example: Example) -> Score:
+        return check_score(score(self, prediction, example), self, example)
+
+    checked_score._checks_range = True  # type: ignore[attr-defined]
+    return checked_score
+
+
+def check_score(result: Any, metric: Metric, example: Example) -> Score:
+    """``result`` if it is a :class:`Score` with a finite value in [0, 1], else MetricError."""
+    value = result.value if isinstance(result, Score) else result
+    if not isinstance(result, Score) or not isinstance(value, numbers.Real):
+        shown = f"{clip(repr(result), 60)}" if not isinstance(result, Score) else (
+            f"Score({clip(repr(value), 60)})")
+        raise _bad_score(metric, example, f"returned {shown}, not a Score with a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        raise _bad_score(metric, example, "returned a score too large for a float") from None
+    if not math.isfinite(number):
+        raise _bad_score(metric, example, f"returned the score {number}")
+    if not -_TOLERANCE <= number <= 1 + _TOLERANCE:
+        raise _bad_score(metric, example, f"returned the score {number:g}, outside [0, 1]")
+    snapped = min(1.0, max(0.0, number))
+    feedback = result.feedback
+    if snapped == value and type(value) is float and (feedback is None or
+                                                      isinstance(feedback, str)):
+        return result
+    return Score(snapped, None if feedback is None else str(feedback))  # the store keeps text
+
+
+def _bad_score(metric: Metric, example: Example, problem: str) -> MetricError:
+    where = getattr(metric, "where", None)  # a python: metric's file and function
+    return MetricError(f"metric '{metric.describe()}' {problem} for example '{clip(example.id)}'",
+                       where=where, fix="make the metric return a finite number from 0 to 1 "
+                                        "(for a count, divide by the maximum)")
 
 
 NO_REFERENCE = Score(0.0, "no reference answer for this example")

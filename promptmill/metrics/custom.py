@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import math
+import numbers
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, PromptmillError
-from ..task import Example
-from .base import Metric, Score, clamp, clip, digest, resolve_path
+from ..task import Example, check_user_file
+from .base import Metric, Score, clip, digest, resolve_path
 
 PYTHON_PREFIX = "python:"
 
@@ -28,11 +28,20 @@ def _load_module(path: Path, where: str) -> Any:
     sys.modules[module_name] = module  # dataclasses and pickling look modules up here
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - any error in user code is reported the same way
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() in user code must not end promptmill
         sys.modules.pop(module_name, None)
-        raise ConfigError(f"importing the metric file failed ({type(exc).__name__}: {exc})",
+        raise ConfigError(f"importing the metric file failed (it {_describe(exc)})",
                           where=where, fix="fix the error in that file") from exc
     return module
+
+
+def _describe(exc: BaseException) -> str:
+    """What user code did, in words: sys.exit() is not an exception to the user."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({clip(repr(exc.code), 40)})"
+    return clip(f"raised {type(exc).__name__}: {exc}", 300)
 
 
 class PythonMetric(Metric):
@@ -72,12 +81,14 @@ class PythonMetric(Metric):
     def score(self, prediction: str, example: Example) -> Score:
         try:
             result = self.fn(prediction, example, **self.params)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() and friends included
             raise PromptmillError(
-                f"the metric function raised {type(exc).__name__}: {exc} "
-                f"(example '{example.id}')", where=self.where,
-                fix="fix the metric function; it is called as fn(prediction: str, "
-                    "example: promptmill.task.Example)") from exc
+                f"the metric function {_describe(exc)} (example '{clip(example.id)}')",
+                where=self.where,
+                fix="fix the metric function: it must return a score, and it is called as "
+                    "fn(prediction: str, example: promptmill.task.Example)") from exc
         return self._to_score(result)
 
     def _to_score(self, result: Any) -> Score:
@@ -87,14 +98,15 @@ class PythonMetric(Metric):
         elif isinstance(result, tuple) and len(result) == 2 and (
                 result[1] is None or isinstance(result[1], str)):
             result, feedback = result
-        if isinstance(result, bool):
-            result = float(result)
-        if not isinstance(result, int | float) or math.isnan(result):
+        if type(result).__module__ == "numpy" and hasattr(result, "item"):
+            result = result.item()  # numpy.float32, numpy.bool_: plain Python numbers
+        if not isinstance(result, numbers.Real):
             raise PromptmillError(
                 f"the metric function returned {clip(repr(result), 60)}", where=self.where,
                 fix="return a float in [0, 1], a bool, a (float, feedback) tuple or a "
                     "promptmill.metrics.Score")
-        return Score(clamp(float(result)), feedback)
+        # Out of range, NaN or infinite: Metric checks every score and says so, never clamps.
+        return Score(result, feedback)
 
 
 def python_metric(name: str, params: dict[str, Any], base_dir: Path | None) -> PythonMetric:
@@ -104,8 +116,7 @@ def python_metric(name: str, params: dict[str, Any], base_dir: Path | None) -> P
         raise ConfigError(f"bad python metric '{name}'", where="metric",
                           fix="write python:FILE.py:FUNCTION, e.g. python:metrics.py:score")
     path = resolve_path(file, base_dir)
-    if not path.is_file():
-        raise ConfigError(f"metric file not found (for function '{function}')", where=str(path),
-                          fix="check the path in python:FILE.py:FUNCTION; a relative path is "
-                              "relative to the config file")
+    check_user_file(path, what="metric file", error=ConfigError,
+                    missing_fix=f"check the path in python:FILE.py:FUNCTION (for function "
+                                f"'{function}'); a relative path is relative to the config file")
     return PythonMetric(path.resolve(), function, params)

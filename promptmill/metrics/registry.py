@@ -40,6 +40,8 @@ _BUILTINS: dict[str, str] = {
 
 # Factories from register_metric and from plugins, by name.
 _REGISTRY: dict[str, MetricFactory] = {}
+# Plugins whose import failed, with the error to show when one of them is asked for.
+_BROKEN: dict[str, ConfigError] = {}
 _PLUGINS_LOADED = False
 
 
@@ -59,13 +61,21 @@ def _load_plugins() -> None:
     from importlib.metadata import entry_points
 
     for ep in entry_points(group="promptmill.metrics"):
-        factory = ep.load()
-        if ep.name not in _BUILTINS:
-            _REGISTRY.setdefault(ep.name, factory)
+        if ep.name in _BUILTINS or ep.name in _REGISTRY:
+            continue  # a built-in or a registered name wins: no need to import the plugin
+        try:
+            _REGISTRY[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - only fails the metric that is asked for
+            _BROKEN[ep.name] = ConfigError(
+                f"the metric plugin '{ep.name}' ({ep.value}) failed to load "
+                f"({type(exc).__name__}: {exc})", where="metric",
+                fix="reinstall or uninstall the package that provides it")
     _PLUGINS_LOADED = True
 
 
 def _factory(name: str) -> MetricFactory | None:
+    if name in _BROKEN and name not in _REGISTRY:
+        raise _BROKEN[name]
     if name in _REGISTRY:
         return _REGISTRY[name]
     if name in _BUILTINS:
@@ -115,7 +125,7 @@ def get_metric(name: str, params: dict[str, Any] | None = None, *,
         kwargs["base_dir"] = Path(base_dir)
     try:
         return factory(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: e.g. a parameter out of its range
         raise ConfigError(f"bad parameters for metric '{name}' ({exc})", where="metric.params",
                           fix=f"the parameters of '{name}' are: "
                               f"{_parameter_names(factory)}") from None

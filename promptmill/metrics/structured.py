@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..task import Example
+from ..task import Example, read_user_text
 from .base import Metric, Score, clip, digest, quote, resolve_path
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?[ \t]*```$", re.DOTALL)
@@ -56,15 +56,18 @@ def _load_schema(schema: Any, base_dir: Path | None) -> dict[str, Any]:
         source, text = "metric.params.schema", schema
     else:
         path = resolve_path(schema, base_dir)
-        if not path.is_file():
-            raise ConfigError("JSON schema file not found", where=str(path),
-                              fix="check metric.params.schema (relative to the config file)")
-        source, text = str(path), path.read_text(encoding="utf-8")
+        source = str(path)
+        text = read_user_text(path, what="JSON schema file", error=ConfigError,
+                              missing_fix="check metric.params.schema (relative to the config "
+                                          "file)")
     try:
         loaded = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"the schema is not valid JSON ({exc.msg} at line {exc.lineno})",
                           where=source, fix="fix the JSON syntax of the schema") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, absurd nesting
+        raise ConfigError(f"the schema cannot be read ({type(exc).__name__})", where=source,
+                          fix="simplify the schema") from None
     if not isinstance(loaded, dict):
         raise ConfigError("a JSON schema must be an object", where=source,
                           fix='write the schema as {"type": ...}')

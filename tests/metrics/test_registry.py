@@ -113,3 +113,16 @@ def test_plugins_add_names_but_replace_neither_built_ins_nor_registered(monkeypa
     assert isinstance(get_metric("mine"), Contains)
     assert isinstance(get_metric("taken"), Always)
     assert {"exact", "mine", "taken"} <= set(available_metrics())
+
+
+def test_a_broken_plugin_fails_only_the_metric_asked_for(monkeypatch, fresh_registry):
+    monkeypatch.setattr(registry, "_BROKEN", {})
+    group = "promptmill.metrics"
+    plugins = [EntryPoint("broken", "no_such_module_anywhere:Metric", group),
+               EntryPoint("mine", "promptmill.metrics.text:Contains", group)]
+    monkeypatch.setattr("importlib.metadata.entry_points",
+                        lambda group: plugins if group == "promptmill.metrics" else [])
+    assert isinstance(get_metric("mine"), Contains)
+    with pytest.raises(ConfigError, match="the metric plugin 'broken' .* failed to load "
+                                          r"\(ModuleNotFoundError"):
+        get_metric("broken")
