@@ -23,10 +23,22 @@ def runs(limit: int = typer.Option(20, "--limit", min=1), task: str = typer.Opti
     for run in store.list_runs(limit=limit, task=task):
         mean = run["score_sum"] / run["n_done"] if run["n_done"] else float("nan")
         table.add_row(str(run["id"]), run["task"], run["split"], run["prompt_hash"][:8],
-                      run["status"], f"{run['n_done']}/{run['n_examples']}", fmt_score(mean),
+                      status_text(run, host=False), f"{run['n_done']}/{run['n_examples']}",
+                      fmt_score(mean),
                       str(run["n_errors"]), str(run["calls"]), str(run["cache_hits"]),
                       fmt_seconds(run["wall_seconds"]))
     console.print(table)
+
+
+def status_text(run: dict, host: bool = True) -> str:
+    """A run's status; a running one names its process, so a stuck one can be found.
+
+    The store has already turned the runs of processes that are gone into 'interrupted'.
+    """
+    if run["status"] == "running" and run.get("owner_pid"):
+        where = f" on {run['owner_host']}" if host else ""
+        return f"running (pid {run['owner_pid']}{where})"
+    return run["status"]
 
 
 def show(run: str = typer.Argument(..., help="Run id."),
@@ -44,7 +56,7 @@ def show(run: str = typer.Argument(..., help="Run id."),
     scores = list(store.scores_by_example(info["id"]).values())
     est = mean_ci(scores)
     console.print(f"[bold]run {info['id']}[/] {info['task']}/{info['split']}  "
-                  f"status={info['status']}  model={info['model']}  metric={info['metric']}")
+                  f"status={status_text(info)}  model={info['model']}  metric={info['metric']}")
     console.print(f"score {fmt_score(est.mean, est.low, est.high)} over {est.n} examples; "
                   f"{info['n_errors']} errors; {info['calls']} calls, {info['cache_hits']} cache "
                   f"hits, {info['tokens_in']}/{info['tokens_out']} tokens, "
@@ -70,7 +82,7 @@ def compare(runs: list[str] = typer.Argument(..., help="Two or more run ids; the
             json_out: Path = typer.Option(None, "--json", help="Write the comparison as JSON.")
             ) -> None:
     """Paired tests against the first run, differing answers side by side, prompt changes."""
-    from ..diagnose.compare import compare_runs
+    from ..diagnosis.compare import compare_runs
 
     result = compare_runs(runs, store=State.store(), alpha=alpha, show=show)
     table = Table(title=f"{len(result.runs)} runs over {result.n} shared examples")
@@ -107,7 +119,7 @@ def _print_changes(result) -> None:
 def _print_differing(result) -> None:
     if not result.differing:
         return
-    from ..diagnose.compare import output_diff
+    from ..diagnosis.compare import output_diff
 
     table = Table(title=f"Examples with different answers ({result.n_differing}; "
                         f"showing {len(result.differing)})")

@@ -1,12 +1,19 @@
 """The store: prompts, runs, per-example results and the call cache, in any SQLAlchemy database.
 
 SQLite (the default) runs in WAL mode so readers (the CLI, the web UI) never block a running
-evaluation. The schema is versioned with Alembic and upgraded on open.
+evaluation. The schema is versioned with Alembic and upgraded on open, one process at a time.
+Failures the user can act on (a full disk, a read-only store, a file that is not a database)
+are one-line errors wherever they happen (``failures``). A run left 'running' by a process that
+has gone is marked interrupted when the store is opened or its runs are read (``owner``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +23,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..errors import StoreError
-from . import schema
-from .paths import default_url
+from . import failures, schema
+from .locks import Lease, WaitHook, migration_transaction
+from .owner import Owner, is_gone
+from .paths import default_url, make_folder, sqlite_file
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+RECONCILE_EVERY = 10.0  # seconds between checks for dead owners' runs in a long-lived process
+SAVE_ATTEMPTS = 5  # a prompt version number lost to a concurrent save is retried this often
 
 
 def utcnow() -> datetime:
@@ -28,9 +39,14 @@ def utcnow() -> datetime:
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")  # first: two new connections race for WAL mode
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        if failures.kind_of(exc) != "readonly":
+            raise
+        # a read-only store can still be read; a write then says it is read-only
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -42,12 +58,22 @@ def make_engine(url: str) -> Engine:
         fix = ("pip install 'promptmill[postgres]'" if "postgres" in url else
                "use a SQLAlchemy URL such as sqlite:///path.db or postgresql+psycopg://...")
         raise StoreError(f"cannot use database URL ({exc})", where="--db", fix=fix) from None
+    path = store_file(engine)
+    if path is not None:
+        make_folder(path.parent, str(path.parent),
+                    "give --db (or PROMPTMILL_HOME) a folder promptmill may create and write")
+    where = str(path) if path is not None else engine.url.render_as_string(hide_password=True)
+    failures.install(engine, where, path)
     if engine.dialect.name == "sqlite":
-        db_path = engine.url.database
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def store_file(engine: Engine) -> Path | None:
+    """The SQLite file of an engine, or None (a server database, or SQLite in memory)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    return sqlite_file(engine.url.database, dict(engine.url.query))
 
 
 def _alembic_config(connection):
@@ -59,17 +85,58 @@ def _alembic_config(connection):
     return cfg
 
 
-def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision; a no-op when it is current."""
-    from alembic import command
-    from alembic.runtime.migration import MigrationContext
+def migrate(engine: Engine) -> bool:
+    """Upgrade the schema to the newest revision; False (a no-op) when it is current.
+
+    Concurrent openers of a new store take turns: the first upgrades, the others wait on the
+    migration lock and then find the schema current.
+    """
     from alembic.script import ScriptDirectory
 
-    with engine.begin() as conn:
-        cfg = _alembic_config(conn)
-        head = ScriptDirectory.from_config(cfg).get_current_head()
-        if MigrationContext.configure(conn).get_current_revision() != head:
-            command.upgrade(cfg, "head")
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    with engine.connect() as conn:
+        if _revision(conn) == head:  # the common case: no lock, no write
+            return False
+    with migration_transaction(engine, store_file(engine)) as conn:
+        current = _revision(conn)
+        if current == head:
+            return False
+        _check_upgradable(conn, current)
+        from alembic import command
+
+        command.upgrade(_alembic_config(conn), "head")
+        return True
+
+
+def _revision(conn) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _check_upgradable(conn, current: str | None) -> None:
+    """Refuse a database promptmill did not create, or one from a newer promptmill."""
+    from alembic.script import ScriptDirectory
+
+    where = conn.engine.url.render_as_string(hide_password=True)
+    if current is None:
+        ours = {t.name for t in schema.metadata.sorted_tables}
+        found = ours & set(sa.inspect(conn).get_table_names())
+        if found:
+            raise StoreError(f"this database has tables named like promptmill's "
+                             f"({', '.join(sorted(found))}) but is not a promptmill store",
+                             where=where, fix="give --db a new file or an empty database")
+        return
+    from alembic.util.exc import CommandError
+
+    try:
+        known = ScriptDirectory(str(MIGRATIONS)).get_revision(current) is not None
+    except CommandError:
+        known = False
+    if not known:
+        raise StoreError(f"the store's schema '{current}' is newer than this promptmill knows",
+                         where=where, fix="upgrade promptmill (pip install -U promptmill), or "
+                                          "use another store")
 
 
 def _dialect_insert(engine: Engine, table: sa.Table):
@@ -91,17 +158,95 @@ class Store:
         self.engine = make_engine(self.url)
         try:
             migrate(self.engine)
-        except sa.exc.OperationalError as exc:
-            raise StoreError(f"cannot open the store ({str(exc.orig).strip()})",
-                             where=self.safe_url(),
-                             fix="check that the database server is running and the URL "
-                                 "is right") from None
+        except sa.exc.DBAPIError as exc:
+            raise self._open_error(exc) from None
+        self.reconcile_runs()
+        # long-lived readers (the workbench) see a run whose process dies later as interrupted
+        # too: every so often, opening a connection first reconciles
+        self._reconciled_at = time.monotonic()
+        self._reconciling = threading.Lock()
+        sa.event.listen(self.engine, "engine_connect", self._reconcile_now_and_then)
+
+    def _open_error(self, exc: sa.exc.DBAPIError) -> StoreError:
+        detail = " ".join(str(exc.orig).split())
+        if self.engine.dialect.name == "sqlite":
+            return StoreError(f"cannot open the store ({detail})", where=self.safe_url(),
+                              fix="check the path given by --db or PROMPTMILL_HOME")
+        return StoreError(f"cannot open the store ({detail})", where=self.safe_url(),
+                          fix="check that the database server is running and the URL is right")
 
     def safe_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @staticmethod
+    def now() -> datetime:
+        return utcnow()
+
+    # --- ownership and leases -------------------------------------------------------------
+    def lease(self, name: str, on_wait: WaitHook | None = None) -> Lease:
+        """``with store.lease("eval:FINGERPRINT"):`` one process at a time; see ``locks``."""
+        return Lease(self, name, on_wait)
+
+    def reconcile_runs(self) -> dict[int, str]:
+        """Mark interrupted every run left 'running' by a process that is gone.
+
+        Returns {run id: reason} for those runs. Best effort: on a read-only or full store the
+        rows stay as they are, and the readers below still show the truth.
+        """
+        r = schema.runs
+        columns = (r.c.id, r.c.owner_pid, r.c.owner_host, r.c.owner_started, r.c.heartbeat_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*columns).where(r.c.status == "running")).mappings()
+            rows = [dict(row) for row in rows]
+        now = utcnow()
+        gone = {row["id"]: row for row in rows
+                if is_gone(Owner.from_row(row), row["heartbeat_at"], now)}
+        reasons = {run_id: _interrupted_reason(Owner.from_row(row))
+                   for run_id, row in gone.items()}
+        with contextlib.suppress(StoreError):
+            with self.engine.begin() as conn:
+                for run_id, row in gone.items():
+                    same_owner = [r.c[name].is_not_distinct_from(row[name])
+                                  for name in ("owner_pid", "owner_host", "owner_started")]
+                    conn.execute(r.update().where(r.c.id == run_id, r.c.status == "running",
+                                                  *same_owner)
+                                 .values(status="interrupted", error=reasons[run_id]))
+        return reasons
+
+    def _reconcile_now_and_then(self, _connection) -> None:
+        if time.monotonic() - self._reconciled_at < RECONCILE_EVERY:
+            return
+        if not self._reconciling.acquire(blocking=False):  # another thread is on it
+            return
+        try:
+            self._reconciled_at = time.monotonic()  # first: the reconcile connects too
+            with contextlib.suppress(Exception):  # a reader must not fail for this
+                self.reconcile_runs()
+        finally:
+            self._reconciling.release()
+
+    def _reconciled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if any(row["status"] == "running" for row in rows):
+            reasons = self.reconcile_runs()
+            for row in rows:
+                if row["status"] == "running" and row["id"] in reasons:
+                    row.update(status="interrupted", error=reasons[row["id"]])
+        return rows
+
+    def stop_run(self, run_id: int, status: str, error: str | None, **fields: Any) -> bool:
+        """Record why a run stopped, if the store can still be written (it may be full).
+
+        When it cannot, the run stays 'running' until its process has gone; it is then shown
+        as interrupted, and resumes the same way.
+        """
+        try:
+            self.update_run(run_id, status=status, error=error, **fields)
+        except StoreError:
+            return False
+        return True
 
     # --- generic helpers ------------------------------------------------------------------
     def _insert_ignore(self, conn, table: sa.Table, rows: list[dict[str, Any]]) -> None:
@@ -121,7 +266,19 @@ class Store:
     # --- prompts --------------------------------------------------------------------------
     def save_prompt(self, name: str, body: dict[str, Any], prompt_hash: str,
                     parent_id: int | None = None, note: str | None = None) -> dict[str, Any]:
-        """Keep a prompt version; saving identical content again returns the existing version."""
+        """Keep a prompt version; saving identical content again returns the existing version.
+
+        Two processes saving the same name at once race for the next version number: the
+        loser sees the unique constraint fail and tries again with the number after.
+        """
+        for _ in range(SAVE_ATTEMPTS - 1):
+            try:
+                return self._save_prompt(name, body, prompt_hash, parent_id, note)
+            except sa.exc.IntegrityError:
+                continue
+        return self._save_prompt(name, body, prompt_hash, parent_id, note)
+
+    def _save_prompt(self, name, body, prompt_hash, parent_id, note) -> dict[str, Any]:
         t = schema.prompts
         with self.engine.begin() as conn:
             found = conn.execute(sa.select(t).where(t.c.name == name, t.c.hash == prompt_hash)
@@ -191,11 +348,13 @@ class Store:
                     "n_errors": 0, "score_sum": 0.0, "calls": 0, "cache_hits": 0,
                     "tokens_in": 0, "tokens_out": 0, "model_seconds": 0.0,
                     "wall_seconds": 0.0, "created_at": utcnow()}
+        row = _owned({**defaults, **fields})
         with self.engine.begin() as conn:
-            result = conn.execute(schema.runs.insert().values(**{**defaults, **fields}))
+            result = conn.execute(schema.runs.insert().values(**row))
             return int(result.inserted_primary_key[0])
 
     def update_run(self, run_id: int, **fields: Any) -> None:
+        fields = _owned(fields)
         with self.engine.begin() as conn:
             conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**fields))
 
@@ -211,9 +370,10 @@ class Store:
         if row is None:
             raise StoreError(f"run {run_id} does not exist", where=self.safe_url(),
                              fix="run 'promptmill runs' to list the runs in this store")
-        return dict(row)
+        return self._reconciled([dict(row)])[0]
 
     def find_resumable_run(self, fingerprint: str) -> dict[str, Any] | None:
+        """The newest unfinished run with this fingerprint (call it under the run's lease)."""
         r = schema.runs
         with self.engine.connect() as conn:
             unfinished = r.c.status.in_(["running", "interrupted", "failed"])
@@ -228,7 +388,8 @@ class Store:
         if task:
             query = query.where(r.c.task == task)
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return self._reconciled(rows)
 
     # --- results --------------------------------------------------------------------------
     def add_results(self, conn, rows: list[dict[str, Any]]) -> None:
@@ -347,3 +508,16 @@ class Store:
 
     def transaction(self):
         return self.engine.begin()
+
+
+def _owned(fields: dict[str, Any]) -> dict[str, Any]:
+    """A run set 'running' belongs to this process from now on."""
+    if fields.get("status") != "running":
+        return fields
+    return {**fields, **Owner.current().fields(), "heartbeat_at": utcnow()}
+
+
+def _interrupted_reason(owner: Owner | None) -> str:
+    who = owner.describe() if owner is not None else "its process"
+    return (f"interrupted: {who} ended before the run finished (killed or crashed); "
+            "rerun the same command to resume it")

@@ -69,7 +69,14 @@ runs = Table(
     Column("created_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
     Column("parent_run_id", Integer, nullable=True),
+    # who runs it (migration 0006): a run left 'running' by a process that is gone is shown
+    # as interrupted; the heartbeat judges owners on other machines, whose pids mean nothing here
+    Column("owner_pid", Integer, nullable=True),
+    Column("owner_host", String(255), nullable=True),
+    Column("owner_started", String(200), nullable=True),
+    Column("heartbeat_at", DateTime, nullable=True),
     Index("ix_runs_task_id", "task", "id"),  # the workbench's runs list filtered by task
+    Index("ix_runs_status", "status"),  # finding the runs left 'running', on every open
 )
 
 results = Table(
@@ -196,4 +203,17 @@ jobs = Table(
     Column("error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+)
+
+# --- leases (migration 0006) ------------------------------------------------------------------
+locks = Table(
+    "locks", metadata,
+    # e.g. "eval:<run fingerprint>": taken by inserting the row, so only one process holds it
+    Column("name", String(200), primary_key=True),
+    Column("owner_pid", Integer, nullable=False),
+    Column("owner_host", String(255), nullable=False),
+    Column("owner_started", String(200), nullable=False),
+    Column("run_id", Integer, nullable=True),  # the run the holder works on, once it has one
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
 )

@@ -1,3 +1,4 @@
+import pytest
 import sqlalchemy as sa
 
 from promptmill.prompt import Prompt
@@ -14,7 +15,7 @@ def test_migrations_create_the_schema_once(any_store):
     Store(any_store.url).close()  # reopening an up-to-date store is a no-op
     with any_store.engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() \
-            == "0005_runs_task_index"
+            == "0006_owners_and_locks"
 
 
 def test_migrations_build_exactly_the_declared_schema(any_store):
@@ -77,6 +78,7 @@ def test_unknown_run_is_a_clear_error(store):
         store.get_run("abc")
 
 
+@pytest.mark.postgres  # needs psycopg; no server
 def test_unreachable_database_is_a_clear_error():
     import pytest
 
