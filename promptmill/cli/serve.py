@@ -33,6 +33,13 @@ def serve(
                                           help="Seconds before a backend call becomes a 502."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request line "
                                     "(key-named query parameters show as ***)."),
+    allowed_host: list[str] = typer.Option(None, "--allowed-host", metavar="NAME[:PORT]",
+                                           help="Another Host name to answer (a proxy's); "
+                                                "loopback names and --host always are."),
+    allow_origin: list[str] = typer.Option(None, "--allow-origin", metavar="ORIGIN",
+                                           help="A web page origin (https://app.example) "
+                                                "whose requests are answered; pages of other "
+                                                "origins get 403."),
 ) -> None:
     """Serve a prompt version behind OpenAI-compatible /v1/chat/completions and /v1/completions."""
     from ..errors import require
@@ -43,6 +50,7 @@ def serve(
     from ..serve.limits import uvicorn_log_config
 
     api_key = _server_key(api_key_env, host)
+    _check_hosts(host, port, allowed_host or [])
     register_secret(api_key)  # no backend output may carry the key clients present
     store = State.store()
     with console.status(f"loading {prompt} and its model…"):
@@ -53,7 +61,8 @@ def serve(
     backend_key = os.environ.get(getattr(served.model, "api_key_env", "") or "")
     app = create_app(served, store, api_key=api_key, max_body_bytes=max_body_bytes,
                      max_concurrency=max_concurrency, backend_timeout=backend_timeout,
-                     secrets=[backend_key])
+                     secrets=[backend_key], host=host, port=port,
+                     allowed_hosts=allowed_host or [], allowed_origins=allow_origin or [])
     auth = f"key from ${api_key_env}" if api_key else "no auth (loopback only)"
     console.print(f"serving [bold]{served.ref}[/] (hash {served.prompt.hash}) with "
                   f"{getattr(served.model, 'spec', served.model.identity)} at "
@@ -65,6 +74,16 @@ def serve(
                     log_config=uvicorn_log_config([api_key, backend_key]))
     finally:
         served.model.close()
+
+
+def _check_hosts(host: str, port: int, allowed: list[str]) -> None:
+    from ..serve.guard import guard_settings
+
+    try:
+        guard_settings(host, port, allowed)
+    except ValueError as exc:
+        fail(f"--allowed-host: {exc}. Fix: give a host name such as api.internal or "
+             "api.internal:8443")
 
 
 def _server_key(env: str, host: str) -> str | None:

@@ -113,12 +113,19 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
                backend_timeout: float = DEFAULT_BACKEND_TIMEOUT,
-               secrets: Iterable[str | None] = ()):
+               secrets: Iterable[str | None] = (), host: str | None = None,
+               port: int | None = None, allowed_hosts: Iterable[str] = (),
+               allowed_origins: Iterable[str] = ()):
     """An ASGI app serving ``served``. ``api_key`` None means no auth (loopback use only).
 
     ``secrets`` are extra strings (e.g. the backend's API key) scrubbed from every error body,
-    trace and log line, besides ``api_key`` itself.
+    trace and log line, besides ``api_key`` itself. ``host``/``port`` are where it is bound:
+    with ``allowed_hosts`` and ``allowed_origins`` they decide which Host headers and which web
+    pages' origins it answers (:mod:`promptmill.serve.guard`).
     """
+    from .guard import ApiGuard, guard_settings
+
+    guard = guard_settings(host, port, allowed_hosts, allowed_origins)
     fastapi = require("fastapi", "serve", "promptmill serve")
     from fastapi.responses import JSONResponse, StreamingResponse
 
@@ -188,6 +195,7 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes,
                        on_reject=lambda message: state.record(413, time.perf_counter(), None,
                                                               error=message))
+    app.add_middleware(ApiGuard, settings=guard)  # outermost: nothing runs for a page's request
     return app
 
 

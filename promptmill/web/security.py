@@ -22,66 +22,37 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..hosts import (  # noqa: F401 - re-exported: the workbench's tests and CLI use them here
+    LOOPBACK_NAMES,
+    WILDCARD_ADDRESSES,
+    HostPort,
+    HostRefused,
+    admitted_host,
+    allowed_host_names,
+    clip,
+    header_values,
+    parse_host,
+    same_origin,
+)
+
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SESSION_COOKIE = "promptmill_session"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
-WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 SCOPE_KEY = "promptmill.csrf"
-DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
-# a host name, an IPv4 address or a bracketed IPv6 address, then an optional port
-_HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9_.-]+))(?::(?P<port>[0-9]{1,5}))?")
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 # no other site may frame the workbench and trick clicks onto its buttons (clickjacking)
 PAGE_HEADERS = [(b"x-frame-options", b"DENY"),
                 (b"content-security-policy", b"frame-ancestors 'none'"),
                 (b"x-content-type-options", b"nosniff"),
                 (b"referrer-policy", b"same-origin")]
-
-
-@dataclass(frozen=True)
-class HostPort:
-    name: str
-    port: int | None  # None: the scheme's default port, or any port for an allowed name
-
-    def with_default_port(self, scheme: str) -> HostPort:
-        return self if self.port is not None else HostPort(self.name, DEFAULT_PORTS.get(scheme))
-
-
-def parse_host(value: str) -> HostPort | None:
-    """``name``, ``name:port`` or ``[v6]:port`` as a lower-case name and port; None if malformed."""
-    match = _HOST.fullmatch(value.strip().lower())
-    if match is None:
-        return None
-    port = int(match["port"]) if match["port"] else None
-    if port is not None and not 0 < port < 65536:
-        return None
-    return HostPort(match["v6"] or match["name"], port)
-
-
-def allowed_host_names(bound: str | None, extra: Iterable[str]) -> tuple[HostPort, ...]:
-    """Loopback names, the bound address unless it is a wildcard, and the ``--allowed-host``
-    names (each ``NAME`` or ``NAME:PORT``). Raises ValueError naming a malformed entry."""
-    hosts = [HostPort(name, None) for name in LOOPBACK_NAMES]
-    if bound and bound.strip("[]") not in WILDCARD_ADDRESSES:
-        hosts.append(HostPort(bound.strip("[]").lower(), None))
-    for value in extra:
-        parsed = parse_host(value)
-        if parsed is None:
-            raise ValueError(f"'{value}' is not a host name (NAME or NAME:PORT)")
-        hosts.append(parsed)
-    return tuple(dict.fromkeys(hosts))
 
 
 @dataclass
@@ -165,22 +136,16 @@ class BrowserGuard:
         return server[1] if server and server[1] is not None else None
 
     def check_host(self, scope: Scope) -> HostPort:
-        values = header_values(scope, b"host")
-        if len(values) != 1:
-            raise Refusal(400, "host", "the request needs exactly one Host header")
-        host = parse_host(values[0])
-        if host is None:
-            raise Refusal(400, "host", f"Host '{clip(values[0])}' is not a host name")
-        host = host.with_default_port(scope.get("scheme", "http"))
         port = self.expected_port(scope)
-        for allowed in self.settings.allowed_hosts:
-            # a name given with its port admits that port; other names need the bound one
-            if allowed.name == host.name and (allowed.port or port) in (None, host.port):
-                return host
-        raise Refusal(400, "host",
-                      f"Host '{clip(values[0])}' is not this workbench. Fix: open it at "
-                      f"http://127.0.0.1:{port or 'PORT'}/, or start it with "
-                      "'promptmill ui --allowed-host NAME' to admit another name")
+        try:
+            return admitted_host(header_values(scope, b"host"), scope.get("scheme", "http"),
+                                 self.settings.allowed_hosts, port)
+        except HostRefused as refused:
+            message = str(refused).replace("this server", "this workbench")
+            if "not this workbench" in message:
+                message += (f". Fix: open it at http://127.0.0.1:{port or 'PORT'}/, or start it "
+                            "with 'promptmill ui --allowed-host NAME' to admit another name")
+            raise Refusal(400, "host", message) from None
 
     # -- Origin ------------------------------------------------------------------------------
 
@@ -288,19 +253,6 @@ def refusal_response(scope: Scope, refusal: Refusal, refuse_page) -> Response:
     return refuse_page(request, refusal.status, refusal.message)
 
 
-def same_origin(url: str, scheme: str, host: HostPort) -> bool:
-    """Is ``url`` (an Origin or a Referer) at ``scheme://host:port``? ``null`` never is."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return False
-    if not parts.scheme or not parts.hostname or parts.username or parts.password:
-        return False
-    theirs = HostPort(parts.hostname.lower(), port).with_default_port(parts.scheme.lower())
-    return parts.scheme.lower() == scheme and theirs == host
-
-
 async def buffered(receive: Receive) -> tuple[bytes, Receive]:
     """The whole request body, and a receive that hands it to the app as if unread."""
     chunks = []
@@ -343,13 +295,3 @@ async def form_tokens(scope: Scope, body: bytes) -> list[str]:
         return [value for value in form.getlist(CSRF_FIELD) if isinstance(value, str)]
     finally:
         await form.close()
-
-
-def header_values(scope: Scope, name: bytes) -> list[str]:
-    return [value.decode("latin-1") for key, value in scope.get("headers", [])
-            if key.lower() == name]
-
-
-def clip(text: Any, limit: int = 80) -> str:
-    text = "".join(ch if ch.isprintable() else "?" for ch in str(text))
-    return text if len(text) <= limit else text[: limit - 1] + "…"

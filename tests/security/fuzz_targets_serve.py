@@ -42,7 +42,8 @@ def _clients() -> tuple[Any, ...]:
         row = store.save_prompt(prompt.name, prompt.content(), prompt.hash)
         served = load_served_prompt(store, f"{prompt.name}@{row['version']}",
                                     model=FakeModel(answers={"France": "Paris"}, default="ok"))
-        client = TestClient(create_app(served, store, max_body_bytes=64_000))
+        client = TestClient(create_app(served, store, max_body_bytes=64_000),
+                            base_url="http://127.0.0.1")
         client.__enter__()  # runs the lifespan: the trace writer starts
         clients.append(client)
 
