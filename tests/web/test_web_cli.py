@@ -39,18 +39,25 @@ def _get(url: str, headers: dict | None = None):
         return None
 
 
+def _start_ui(args: list[str], env: dict[str, str], cwd=None):
+    """``promptmill ui ARGS`` in its own process once it answers, and its base URL."""
+    port = args[args.index("--port") + 1]
+    proc = subprocess.Popen([sys.executable, "-m", "promptmill.cli.app", "ui", *args], env=env,
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    if not wait_for(lambda: _get(f"{base}/runs") is not None, timeout=30):
+        proc.kill()
+        skip_or_fail("promptmill ui did not start: "
+                     + (proc.stdout.read().decode() if proc.poll() is not None else ""))
+    return proc, base
+
+
 @pytest.mark.server
 def test_the_command_serves_the_clis_store_with_a_token(web_store):
     port = free_port()
     env = {**os.environ, "PROMPTMILL_DB": web_store.url, "MY_TOKEN": "t0ken"}
-    proc = subprocess.Popen([sys.executable, "-m", "promptmill.cli.app", "ui", "--port",
-                             str(port), "--token-env", "MY_TOKEN"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _start_ui(["--port", str(port), "--token-env", "MY_TOKEN"], env)
     try:
-        if not wait_for(lambda: _get(f"{base}/runs") is not None, timeout=30):
-            skip_or_fail("promptmill ui did not start: "
-                         + (proc.stdout.read().decode() if proc.poll() is not None else ""))
         assert _get(f"{base}/runs").status_code == 401
         ok = _get(f"{base}/runs/{web_store.run_a}", {"Authorization": "Bearer t0ken"})
         assert ok.status_code == 200 and "Cost ledger" in ok.text
@@ -81,15 +88,9 @@ def test_allowed_host_and_root_reach_the_server(web_store, tmp_path):
 
     port = free_port()
     env = {**os.environ, "PROMPTMILL_DB": web_store.url}
-    proc = subprocess.Popen([sys.executable, "-m", "promptmill.cli.app", "ui", "--port",
-                             str(port), "--allowed-host", "workbench.test", "--root",
-                             str(web_store.config.parent)], env=env, cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = _start_ui(["--port", str(port), "--allowed-host", "workbench.test", "--root",
+                            str(web_store.config.parent)], env, cwd=tmp_path)
     try:
-        if not wait_for(lambda: _get(f"{base}/runs") is not None, timeout=30):
-            skip_or_fail("promptmill ui did not start: "
-                         + (proc.stdout.read().decode() if proc.poll() is not None else ""))
         assert _get(f"{base}/runs", {"Host": f"workbench.test:{port}"}).status_code == 200
         assert _get(f"{base}/runs", {"Host": f"evil.example:{port}"}).status_code == 400
         with page_http_client(base) as page:
