@@ -86,7 +86,9 @@ def build_model(cfg: TaskConfig, spec: str | None = None) -> Model:
 
 
 def build_metric(cfg: TaskConfig) -> Metric:
-    return get_metric(cfg.metric.name, cfg.metric.params, base_dir=cfg.base_dir)
+    from .store.ratings import bind_ratings  # the human metric reads ratings the store lends
+
+    return bind_ratings(get_metric(cfg.metric.name, cfg.metric.params, base_dir=cfg.base_dir))
 
 
 def generation_params(cfg: TaskConfig) -> GenerationParams:
@@ -115,7 +117,7 @@ def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None
 
 def build_context(cfg: TaskConfig, task: Task, model: Model):
     """The contextualizer chain of the config's ``context:`` section, or None."""
-    from .context.config import build_contextualizer
+    from .context.factory import build_contextualizer
 
     return build_contextualizer(cfg.context, task, model, base_dir=cfg.base_dir,
                                 reserve_output=cfg.generation.max_tokens, source=cfg.source)

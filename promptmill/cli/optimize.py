@@ -31,7 +31,8 @@ def _with_human_feedback(metric, record, store, task: str, wanted: bool):
     """Reviewers' comments join the metric's feedback; the run keeps a snapshot for replay."""
     if not wanted:
         return metric, record
-    from ..metrics.human import WithReviewerComments, rating_feedback
+    from ..metrics.human import WithReviewerComments
+    from ..store.ratings import rating_feedback
 
     comments = rating_feedback(store, task)
     if not comments:

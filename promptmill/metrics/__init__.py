@@ -27,7 +27,7 @@ _LAZY = {
     "JsonValid": ".structured", "JsonSchema": ".structured",
     "EmbeddingSimilarity": ".embedding", "packaged_embedding_model_path": ".embedding",
     "LLMJudge": ".judge", "parse_judge_score": ".judge",
-    "HumanRating": ".human", "rating_feedback": ".human",
+    "HumanRating": ".human",
 }
 
 __all__ = [
@@ -56,7 +56,6 @@ __all__ = [
     "normalize",
     "packaged_embedding_model_path",
     "parse_judge_score",
-    "rating_feedback",
     "register_metric",
 ]
 

@@ -4,23 +4,29 @@ People rate outputs in the workbench (``promptmill ui``); each rating is stored 
 example. A rating belongs to the output that was rated, so this metric scores a prediction by
 the ratings of that same output for that same example, in any run (of ``task``, if given).
 Outputs nobody rated score ``default`` and say so in their feedback.
+
+The metric reads no database: its caller hands it the ratings, as a lookup. A task config's
+``human`` metric names only where they are (``store``, a URL); ``api.build_metric`` binds the
+lookup (``promptmill.store.ratings.bind_ratings``), and ``promptmill.store.ratings.human_metric``
+builds a bound one. Reviewers' comments arrive as a mapping
+(``promptmill.store.ratings.rating_feedback``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+from ..errors import ConfigError
 from ..task import Example
 from .base import Metric, Score, clamp
 
-if TYPE_CHECKING:
-    from ..store.db import Store
 
+class RatingLookup(Protocol):
+    """(score, comment) of every rating of ``output`` for ``example_id`` (in ``task``)."""
 
-def _open(store: Store | str | None) -> Store:
-    from ..store.db import Store
-
-    return store if isinstance(store, Store) else Store(store)
+    def __call__(self, example_id: str, output: str,
+                 task: str | None = None) -> list[tuple[float, str | None]]: ...
 
 
 class HumanRating(Metric):
@@ -28,27 +34,24 @@ class HumanRating(Metric):
 
     name = "human"
 
-    def __init__(self, store: Store | str | None = None, task: str | None = None,
-                 default: float = 0.0):
-        self.store = _open(store)
+    def __init__(self, ratings: RatingLookup | None = None, task: str | None = None,
+                 default: float = 0.0, store: str | None = None):
+        self.lookup = ratings
+        self.store = store  # where the caller finds the ratings to bind (None: the default)
         self.task = task
         self.default = clamp(float(default))
 
+    def bind(self, ratings: RatingLookup) -> HumanRating:
+        """Read ratings through ``ratings`` from now on."""
+        self.lookup = ratings
+        return self
+
     def ratings(self, example_id: str, output: str) -> list[tuple[float, str | None]]:
-        import sqlalchemy as sa
-
-        from ..store import schema
-
-        ra, re_, ru = schema.ratings, schema.results, schema.runs
-        query = (sa.select(ra.c.score, ra.c.comment)
-                 .join(re_, sa.and_(re_.c.run_id == ra.c.run_id,
-                                    re_.c.example_id == ra.c.example_id))
-                 .where(ra.c.example_id == example_id, re_.c.output == output)
-                 .order_by(ra.c.id))
-        if self.task:
-            query = query.join(ru, ru.c.id == ra.c.run_id).where(ru.c.task == self.task)
-        with self.store.engine.connect() as conn:
-            return [(float(s), c) for s, c in conn.execute(query)]
+        if self.lookup is None:
+            raise ConfigError("the human metric was given no ratings to read", where="metric",
+                              fix="build it with promptmill.store.ratings.human_metric(STORE) "
+                                  "or from a task config")
+        return self.lookup(example_id, output, self.task)
 
     def score(self, prediction: str, example: Example) -> Score:
         found = self.ratings(example.id, prediction)
@@ -63,31 +66,8 @@ class HumanRating(Metric):
         return f"human(task={self.task or '*'}, default={self.default:g})"
 
 
-def rating_feedback(store: Store | str | None, task: str,
-                    example_ids: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Reviewers' comments on a task's outputs, by example id, oldest first.
-
-    Each entry has the rated ``output``, its normalized ``score`` and the ``comment``: feedback
-    text an optimizer can show its proposer beside the metric's own feedback.
-    """
-    import sqlalchemy as sa
-
-    from ..store import schema
-
-    ra, re_, ru = schema.ratings, schema.results, schema.runs
-    query = (sa.select(ra.c.example_id, re_.c.output, ra.c.score, ra.c.comment)
-             .join(re_, sa.and_(re_.c.run_id == ra.c.run_id, re_.c.example_id == ra.c.example_id))
-             .join(ru, ru.c.id == ra.c.run_id)
-             .where(ru.c.task == task, ra.c.comment.is_not(None), ra.c.comment != "")
-             .order_by(ra.c.id))
-    if example_ids is not None:
-        query = query.where(ra.c.example_id.in_(list(example_ids)))
-    found: dict[str, list[dict[str, Any]]] = {}
-    with _open(store).engine.connect() as conn:
-        for example_id, output, score, comment in conn.execute(query):
-            found.setdefault(example_id, []).append(
-                {"output": output, "score": float(score), "comment": comment})
-    return found
+# Reviewers' comments by example id: each entry has at least a "comment".
+Comments = Mapping[str, Sequence[Mapping[str, Any]]]
 
 
 class WithReviewerComments(Metric):
@@ -97,7 +77,7 @@ class WithReviewerComments(Metric):
     read failures (ProTeGi, GEPA-style reflection) see what people said about the task.
     """
 
-    def __init__(self, inner: Metric, comments: dict[str, list[dict[str, Any]]]):
+    def __init__(self, inner: Metric, comments: Comments):
         self.inner, self.comments = inner, comments
         self.name = inner.name
 
@@ -113,10 +93,9 @@ class WithReviewerComments(Metric):
         return self.inner.describe()
 
 
-def with_reviewer_comments(metric: Metric, store: Store | str | None, task: str) -> Metric:
-    """``metric`` with the task's rating comments in its feedback; itself when there are none."""
-    comments = rating_feedback(store, task)
+def with_reviewer_comments(metric: Metric, comments: Comments) -> Metric:
+    """``metric`` with reviewers' comments in its feedback; itself when there are none."""
     return WithReviewerComments(metric, comments) if comments else metric
 
 
-__all__ = ["HumanRating", "WithReviewerComments", "rating_feedback", "with_reviewer_comments"]
+__all__ = ["HumanRating", "RatingLookup", "WithReviewerComments", "with_reviewer_comments"]

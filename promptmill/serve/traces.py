@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import StoreError
-from ..store import schema
 from ..store.db import Store, utcnow
+from ..store.traces import add_traces, list_traces
 
 TRACE_FIELDS = ("prompt_name", "prompt_id", "model", "inputs", "messages", "output", "status",
                 "error", "tokens_in", "tokens_out", "seconds")
@@ -33,12 +33,6 @@ def trace_row(**values: Any) -> dict[str, Any]:
     row.update(tokens_in=row["tokens_in"] or 0, tokens_out=row["tokens_out"] or 0,
                seconds=float(row["seconds"] or 0.0), created_at=utcnow())
     return row
-
-
-def add_traces(store: Store, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        with store.engine.begin() as conn:
-            conn.execute(schema.traces.insert(), rows)
 
 
 class TraceWriter:
@@ -98,21 +92,6 @@ class TraceWriter:
                 self._idle.notify_all()
 
 
-# --- reading -------------------------------------------------------------------------------------
-def list_traces(store: Store, prompt_name: str | None = None, status: int | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
-    t = schema.traces
-    query = sa.select(t).order_by(t.c.id)
-    if prompt_name:
-        query = query.where(t.c.prompt_name == prompt_name)
-    if status is not None:
-        query = query.where(t.c.status == status)
-    if limit:
-        query = query.limit(limit)
-    with store.engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
-
-
 def traces_to_dataset(store: Store, path: str | Path, prompt_name: str | None = None,
                       target_field: str = "output") -> int:
     """Write successful traces as JSONL: one row per request, the template fields as columns,
@@ -129,3 +108,7 @@ def traces_to_dataset(store: Store, path: str | Path, prompt_name: str | None = 
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+__all__ = ["TRACE_FIELDS", "TraceWriter", "add_traces", "list_traces", "trace_row",
+           "traces_to_dataset"]

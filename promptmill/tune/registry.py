@@ -1,4 +1,7 @@
-"""The ``adapters`` table: one row per tuned adapter, with its folder, settings and metrics."""
+"""Tuned adapters: where each lives on disk, its identity, and loading it.
+
+Their rows (folder, settings, metrics) are in the store: :mod:`promptmill.store.adapters`.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,16 @@ import re
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from ..errors import ConfigError, StoreError
-from ..store import schema
-from ..store.db import Store, utcnow
+from ..store.adapters import (
+    AdapterRow,
+    delete_adapter,
+    find_adapter,
+    list_adapters,
+    save_adapter,
+    update_adapter,
+)
+from ..store.db import Store
 from ..store.paths import home_dir
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -30,71 +38,24 @@ def adapter_dir(name: str) -> Path:
     return home_dir() / "adapters" / name
 
 
-def find_adapter(store: Store, name: str) -> dict[str, Any] | None:
-    t = schema.adapters
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(t).where(t.c.name == name)).mappings().first()
-    return _decoded(row) if row else None
-
-
-def get_adapter(store: Store, name: str) -> dict[str, Any]:
+def get_adapter(store: Store, name: str) -> AdapterRow:
     row = find_adapter(store, name)
     if row is None:
         known = ", ".join(r["name"] for r in list_adapters(store)) or "none yet"
         raise StoreError(f"no adapter named '{name}' (known: {known})", where=store.safe_url(),
-                         fix="train one with 'promptmill tune CONFIG --name NAME', or check "
+                         fix="train one with 'promptmill tune run CONFIG --name NAME', or check "
                              "--db")
     return row
 
 
-def list_adapters(store: Store) -> list[dict[str, Any]]:
-    t = schema.adapters
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(t).order_by(t.c.id)).mappings().all()
-    return [_decoded(r) for r in rows]
-
-
-def _decoded(row) -> dict[str, Any]:
-    out = dict(row)
-    out["config"] = json.loads(out["config"] or "{}")
-    out["metrics"] = json.loads(out["metrics"] or "{}")
-    return out
-
-
 def start_adapter(store: Store, name: str, method: str, base_model: str, task: str,
-                  path: Path, config: dict[str, Any]) -> dict[str, Any]:
+                  path: Path, config: dict[str, Any]) -> AdapterRow:
     """Create the row, or mark an existing one running again (a resume)."""
-    t = schema.adapters
     values = {"method": method, "base_model": base_model, "task": task, "path": str(path),
               "config": json.dumps(config, sort_keys=True), "status": "running",
               "finished_at": None}
-    with store.engine.begin() as conn:
-        if conn.execute(sa.select(t.c.id).where(t.c.name == name)).first():
-            conn.execute(t.update().where(t.c.name == name).values(**values))
-        else:
-            conn.execute(t.insert().values(name=name, created_at=utcnow(), metrics="{}",
-                                           **values))
+    save_adapter(store, name, values)
     return get_adapter(store, name)
-
-
-def update_adapter(store: Store, name: str, *, status: str | None = None,
-                   metrics: dict[str, Any] | None = None, finished: bool = False) -> None:
-    t = schema.adapters
-    values: dict[str, Any] = {}
-    if status is not None:
-        values["status"] = status
-    if metrics is not None:
-        values["metrics"] = json.dumps(metrics, sort_keys=True, default=float)
-    if finished:
-        values["finished_at"] = utcnow()
-    with store.engine.begin() as conn:
-        conn.execute(t.update().where(t.c.name == name).values(**values))
-
-
-def delete_adapter(store: Store, name: str) -> None:
-    t = schema.adapters
-    with store.engine.begin() as conn:
-        conn.execute(t.delete().where(t.c.name == name))
 
 
 def adapter_hash(folder: Path) -> str:
@@ -107,11 +68,11 @@ def adapter_hash(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def best_folder(row: dict[str, Any]) -> Path:
+def best_folder(row: AdapterRow) -> Path:
     return Path(row["path"]) / "best"
 
 
-def load_tuned(row: dict[str, Any]):
+def load_tuned(row: AdapterRow):
     """(model, tokenizer, identity) for a stored adapter: its base with the best weights."""
     from .base import fresh_copy, load_base
 
@@ -119,7 +80,7 @@ def load_tuned(row: dict[str, Any]):
     if not (folder / "adapter_config.json").exists():
         raise StoreError(f"adapter '{row['name']}' has no saved weights yet (status "
                          f"{row['status']})", where=str(folder),
-                         fix=f"finish or resume its training: promptmill tune CONFIG --name "
+                         fix=f"finish or resume its training: promptmill tune run CONFIG --name "
                              f"{row['name']}")
     from ..errors import require
 
@@ -129,3 +90,8 @@ def load_tuned(row: dict[str, Any]):
     model.eval()
     identity = f"tuned:{base.identity}:{row['method']}:{adapter_hash(folder)}"
     return model, base.tokenizer, identity
+
+
+__all__ = ["ADAPTER_FILES", "AdapterRow", "adapter_dir", "adapter_hash", "best_folder",
+           "delete_adapter", "find_adapter", "get_adapter", "list_adapters", "load_tuned",
+           "start_adapter", "update_adapter"]

@@ -238,7 +238,7 @@ def test_rating_an_unknown_example_is_a_404(client, web_store):
 
 
 def test_ratings_work_as_a_metric_and_as_feedback_text(web_store):
-    from promptmill.metrics.human import HumanRating, rating_feedback
+    from promptmill.store.ratings import human_metric, rating_feedback
     from promptmill.task import Example
     from promptmill.web.queries import add_rating
 
@@ -246,13 +246,13 @@ def test_ratings_work_as_a_metric_and_as_feedback_text(web_store):
     rows = {r["example_id"]: r for r in store.iter_results(web_store.run_b)}
     add_rating(store, web_store.run_b, "r2", 0.5, "too vague")
     add_rating(store, web_store.run_b, "r2", 1.0, None)
-    metric = HumanRating(store, task="reviews")
+    metric = human_metric(store, task="reviews")
     example = Example("r2", {"text": "it was fine"}, "neutral")
     score = metric.score(rows["r2"]["output"], example)
     assert score.value == pytest.approx(0.75) and "too vague" in score.feedback
     unrated = metric.score("some other output", example)
     assert unrated.value == 0.0 and "no human rating" in unrated.feedback
-    assert HumanRating(store, task="other-task").score(rows["r2"]["output"], example).value == 0
+    assert human_metric(store, task="other-task").score(rows["r2"]["output"], example).value == 0
     notes = rating_feedback(store, "reviews", ["r2"])
     assert notes["r2"][-1] == {"output": rows["r2"]["output"], "score": 0.5,
                                "comment": "too vague"}

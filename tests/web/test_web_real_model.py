@@ -41,9 +41,9 @@ def test_an_embedded_model_job_from_the_playground_then_a_rating(client, web_sto
     first = rows[0]
     client.post(f"/runs/{run['id']}/rate", data={"example_id": first["example_id"], "score": "5",
                                                 "scale": "5", "comment": "correct and short"})
-    from promptmill.metrics.human import HumanRating
+    from promptmill.store.ratings import human_metric
     from promptmill.task import Example
 
-    score = HumanRating(store, task="reviews").score(first["output"],
-                                                     Example(first["example_id"], {}, None))
+    score = human_metric(store, task="reviews").score(first["output"],
+                                                       Example(first["example_id"], {}, None))
     assert score.value == 1.0 and "correct and short" in score.feedback
