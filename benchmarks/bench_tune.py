@@ -200,7 +200,7 @@ def main() -> None:
     home = tempfile.mkdtemp(prefix="promptmill-bench-tune-")
     os.environ.setdefault("PROMPTMILL_HOME", home)  # adapters go here, not into ~/.promptmill
     store = Store(args.store or f"sqlite:///{home}/bench_tune.db")
-    from promptmill.models.transformers_model import hf_model
+    from promptmill.tune.backend import hf_model
 
     total = time.perf_counter()
     base_model = hf_model("embedded", threads=args.threads)

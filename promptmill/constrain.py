@@ -21,12 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from .errors import ConfigError
+from .hashing import canonical_json
 
 ANSWER_KEY = "answer"
-
-
-def canonical_json(value: Any) -> str:  # prompt.py imports this module, so not from there
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class OutputSpec(BaseModel):

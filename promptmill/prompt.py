@@ -8,7 +8,6 @@ the computed prefix from one example to the next.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .constrain import OutputSpec
 from .errors import ConfigError, PromptmillError, TemplateError
+from .hashing import canonical_json, sha256_hex  # also importable from here, as before
 from .templating import SecurityError, render_limited, sandboxed_environment, unsafe_reference
 
 # sandboxed: prompts come from other people, and a template must never reach Python
@@ -38,14 +38,6 @@ def _compile(source: str) -> jinja2.Template:
     except RecursionError:
         raise TemplateError("the template nests too deeply to compile", where="template",
                             fix="flatten the nested expressions") from None
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def sha256_hex(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Demo(BaseModel):
@@ -191,7 +183,7 @@ class Prompt(BaseModel):
     # --- files ----------------------------------------------------------------------------
     @classmethod
     def from_file(cls, path: str | Path) -> Prompt:
-        from .config import load_yaml_model
+        from .yamlfile import load_yaml_model
 
         return load_yaml_model(Path(path), cls)
 

@@ -258,7 +258,7 @@ def index_root() -> Path:
 
 def index_key(kind: str, texts: Sequence[str], ids: Sequence[str],
               params: dict[str, Any]) -> str:
-    from .prompt import canonical_json, sha256_hex
+    from .hashing import canonical_json, sha256_hex
 
     return sha256_hex(canonical_json({"format": FORMAT_VERSION, "kind": kind, "params": params,
                                       "ids": list(ids), "texts": list(texts)}))

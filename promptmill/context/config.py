@@ -1,4 +1,4 @@
-"""The ``context:`` section of a task config, and the contextualizer chain it builds.
+"""The ``context:`` section of a task config, as a schema (``context/factory.py`` builds it).
 
 ```yaml
 context:
@@ -20,15 +20,9 @@ from the training split only, so validation and test answers can never leak into
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-if TYPE_CHECKING:
-    from ..models.base import Model
-    from ..task import Task
-    from .base import Chain
 
 
 class _Strict(BaseModel):
@@ -86,82 +80,3 @@ class ContextConfig(_Strict):
     demos: DemosConfig | None = None
     knowledge: KnowledgeConfig | None = None
     budget: BudgetConfig | None = None
-
-
-def build_contextualizer(context: ContextConfig | None, task: Task, model: Model, *,
-                         base_dir: Path = Path("."), reserve_output: int = 64,
-                         source: str = "task config") -> Chain | None:
-    """The chain a task config asks for, or None when it asks for no context."""
-    if context is None:
-        return None
-    from .base import Chain
-
-    steps = [
-        _intent(context.intent, model, base_dir, source) if context.intent else None,
-        _situation(context.situation) if context.situation else None,
-        _demos(context.demos, task) if context.demos else None,
-        _knowledge(context.knowledge, base_dir) if context.knowledge else None,
-        _budget(context.budget, model, reserve_output) if context.budget else None,
-    ]
-    steps = [s for s in steps if s is not None]
-    return Chain(*steps) if steps else None
-
-
-def _intent(cfg: IntentConfig, model: Model, base_dir: Path, source: str):
-    from ..prompt import Prompt
-    from .intent import IntentRouter, IntentRule
-
-    variants = {}
-    for name, ref in cfg.variants.items():
-        if isinstance(ref, dict):
-            variants[name] = Prompt.model_validate({"name": name, **ref})
-        else:
-            path = Path(ref) if Path(ref).is_absolute() else base_dir / ref
-            if not path.is_file():
-                from ..errors import ConfigError
-
-                raise ConfigError(f"intent variant '{name}' names a missing prompt file {path}",
-                                  where=f"{source}: context.intent.variants.{name}",
-                                  fix="give a prompt YAML path relative to the task config")
-            loaded = Prompt.from_file(path)
-            variants[name] = loaded if loaded.name else loaded.model_copy(update={"name": name})
-    rules = [IntentRule(r.intent, r.pattern if r.pattern is not None else r.keywords,
-                        field=r.field) for r in cfg.rules]
-    return IntentRouter(variants, rules, classifier=model if cfg.classifier else None,
-                        labels=cfg.labels if cfg.classifier else None, default=cfg.default)
-
-
-def _situation(data: dict[str, Any]):
-    from .situation import SituationContext
-
-    data = dict(data)
-    slot = data.pop("slot", "situation")
-    return SituationContext(data, slot=slot)
-
-
-def _demos(cfg: DemosConfig, task: Task):
-    from .demos import DemoSelector
-
-    return DemoSelector(task.train, cfg.k, cfg.method, cfg.mmr_lambda, cfg.balance_labels,
-                        cfg.max_tokens, seed=task.seed)
-
-
-def _knowledge(cfg: KnowledgeConfig, base_dir: Path):
-    from .kb import MANIFEST, KnowledgeBase, KnowledgeContext
-
-    path = Path(cfg.path) if Path(cfg.path).is_absolute() else base_dir / cfg.path
-    if (path / MANIFEST).is_file():
-        kb = KnowledgeBase.load(path)
-    else:  # a source: chunk and index it now (indexes are cached, so this is quick next time)
-        kb = KnowledgeBase.build(path, chunk_words=cfg.chunk_words, kind=cfg.kind)
-    return KnowledgeContext(kb, slot=cfg.slot, k=cfg.k, query_fields=cfg.query_fields)
-
-
-def _budget(cfg: BudgetConfig, model: Model, reserve_output: int):
-    from .budget import ContextBudget
-
-    reserve = cfg.reserve_output if cfg.reserve_output is not None else reserve_output
-    if cfg.max_tokens is not None:  # a budget below the window, e.g. to save cost: the smaller
-        window = min(cfg.max_tokens, model.context_window or cfg.max_tokens)
-        return ContextBudget(window, reserve_output=reserve, priority=tuple(cfg.priority))
-    return ContextBudget.from_model(model, reserve_output=reserve, priority=tuple(cfg.priority))

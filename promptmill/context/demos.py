@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
-from ..prompt import Demo, canonical_json, sha256_hex
+from ..hashing import canonical_json, sha256_hex
+from ..prompt import Demo
 from ..task import Example
 from .base import Prepared
 

@@ -112,7 +112,7 @@ class KnowledgeBase:
     @property
     def fingerprint(self) -> str:
         """Changes when any chunk, the chunking or the index kind changes."""
-        from ..prompt import canonical_json, sha256_hex
+        from ..hashing import canonical_json, sha256_hex
 
         body = {"kind": self.kind, "model": self.info.get("model"),
                 "chunks": [[c.id, c.text] for c in self.chunks]}

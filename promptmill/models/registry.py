@@ -18,8 +18,8 @@ _BUILTINS = {
     "gguf": "promptmill.models.llamacpp:gguf_model",
     "openai": "promptmill.models.openai_compat:openai_model",
     "fake": "promptmill.models.fake:fake_model",
-    "hf": "promptmill.models.transformers_model:hf_model",
-    "tuned": "promptmill.models.transformers_model:tuned_model",
+    "hf": "promptmill.tune.backend:hf_model",
+    "tuned": "promptmill.tune.backend:tuned_model",
 }
 
 

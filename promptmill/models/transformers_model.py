@@ -1,9 +1,11 @@
-"""A transformers backend: ``hf:PATH_OR_GGUF`` runs a base model, ``tuned:NAME`` a tuned one.
+"""A transformers backend: a PyTorch causal LM behind the :class:`Model` interface.
 
-Both render chat messages through the tokenizer's own chat template and decode greedily, so a
-prompt is seen exactly as it was during tuning. ``tuned:NAME`` reads the adapter's row from the
-store and loads base + adapter; its identity includes the adapter files' hash, so the call
-cache never mixes a tuned model with its base or with another adapter.
+It renders chat messages through the tokenizer's own chat template and decodes greedily, so a
+prompt is seen exactly as it was during tuning. The ``hf:PATH_OR_GGUF`` and ``tuned:NAME``
+factories that build one live in :mod:`promptmill.tune.backend`: loading a base or reading an
+adapter's row from the store is tuning's business, and this module knows neither.
+A tuned model's identity includes the adapter files' hash, so the call cache never mixes a
+tuned model with its base or with another adapter.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import threading
 import time
 from typing import Any
 
-from ..errors import ModelError
 from .base import Generation, GenerationParams, Model, Request
 
 
@@ -121,39 +122,3 @@ class TransformersModel(Model):
 def _cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
     cuts = [text.index(s) for s in stops if s and s in text]
     return (text[:min(cuts)], True) if cuts else (text, False)
-
-
-def _cli_store_url() -> str | None:
-    """Inside ``promptmill --db URL ...`` the adapter rows live in that store, not the default."""
-    import sys
-
-    cli = sys.modules.get("promptmill.cli.common")
-    return getattr(getattr(cli, "State", None), "db_url", None)
-
-
-def hf_model(argument: str = "", threads: int | None = None, **params: Any) -> TransformersModel:
-    """Entry point for ``hf:PATH_OR_GGUF`` (``hf:embedded`` is the SmolLM2 GGUF)."""
-    from ..tune.base import load_base
-
-    if params:
-        raise TypeError(f"unexpected parameters {sorted(params)}")
-    base = load_base(argument or "embedded")
-    return TransformersModel(base.model, base.tokenizer, base.identity,
-                             f"hf:{argument or 'embedded'}", threads)
-
-
-def tuned_model(argument: str, store_url: str | None = None, threads: int | None = None,
-                **params: Any) -> TransformersModel:
-    """Entry point for ``tuned:NAME``: the base model with the adapter NAME from the store."""
-    from ..store.db import Store
-    from ..tune.registry import get_adapter, load_tuned
-
-    if params:
-        raise TypeError(f"unexpected parameters {sorted(params)}")
-    if not argument:
-        raise ModelError("no adapter name after 'tuned:'", where="model",
-                         fix="write tuned:NAME; 'promptmill tune-list' shows the names")
-    store = Store(store_url or _cli_store_url())
-    row = get_adapter(store, argument)
-    model, tokenizer, identity = load_tuned(row)
-    return TransformersModel(model, tokenizer, identity, f"tuned:{argument}", threads)

@@ -2,7 +2,9 @@
 
 Nothing heavy is imported here: torch, transformers and peft load only when a tuning function
 runs, and a missing one raises :class:`~promptmill.errors.MissingExtraError` naming the
-``[tune]`` extra.
+``[tune]`` extra. The ``hf:`` and ``tuned:`` model backends are registered from
+:mod:`promptmill.tune.backend` through the ``promptmill.models`` entry points, so the models
+package never imports tuning or the store.
 """
 
 from __future__ import annotations

@@ -55,7 +55,8 @@ def run_pipeline(task: Task, seed_prompt: Prompt, metric: Metric, *, name: str,
                  threads: int | None = None, progress: bool = False, seed: int = 0
                  ) -> list[dict[str, Any]]:
     """The four stages' test scores, each with a paired test against the seed stage."""
-    from ..models.transformers_model import TransformersModel, hf_model
+    from ..models.transformers_model import TransformersModel
+    from .backend import hf_model
     from .registry import get_adapter, load_tuned
     from .train import tune
 

@@ -3,7 +3,7 @@ with the task's own metric, early stopping, and checkpoints a killed run resumes
 
 Memory: the base model is held in fp32 (the embedded 135M model: about 0.55 GB, plus a copy
 per run). Every result reports the process's peak RSS (``peak_rss_mb``); measured ceilings are
-in ``promptmill tune --help`` (plan for 3 GB with the embedded model at batch 8 x 96).
+in ``promptmill tune run --help`` (plan for 3 GB with the embedded model at batch 8 x 96).
 """
 
 from __future__ import annotations
