@@ -72,14 +72,14 @@ def read_document(path: str | Path) -> dict[str, Any]:
     except (ValueError, yaml.YAMLError) as exc:
         detail = " ".join(str(exc).split())
         raise ConfigError(f"cannot parse the file ({detail})", where=str(path),
-                          fix="give a file written by 'promptmill prompts-export'") from None
+                          fix="give a file written by 'promptmill prompts export'") from None
     return _checked(doc, str(path))
 
 
 def _checked(doc: Any, where: str) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get(FORMAT_KEY) != FORMAT_VERSION:
         raise ConfigError("not a promptmill prompt export", where=where,
-                          fix=f"give a file written by 'promptmill prompts-export' (it has "
+                          fix=f"give a file written by 'promptmill prompts export' (it has "
                               f"'{FORMAT_KEY}: {FORMAT_VERSION}')")
     for key in ("name", "prompt"):
         if key not in doc:

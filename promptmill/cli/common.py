@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -77,6 +79,26 @@ def print_error(message: str) -> None:
 def fail(message: str, code: int = 2) -> None:
     print_error(message)
     raise typer.Exit(code)
+
+
+def note_renamed(old: str, new: str) -> None:
+    """One line on stderr: the command typed is an old name, and which command replaces it."""
+    err_console.print(f"note: 'promptmill {old}' is deprecated and goes in the next release; "
+                      f"use 'promptmill {new}'", highlight=False, markup=False, soft_wrap=True)
+
+
+def renamed_alias(command: Callable[..., Any], old: str, new: str) -> Callable[..., Any]:
+    """``command`` under its old name, kept for one release: register it with hidden=True.
+
+    The alias has the command's own signature (functools.wraps), so Typer gives it the same
+    arguments, options and defaults; it only says first that the name is deprecated.
+    """
+    @functools.wraps(command)
+    def alias(*args: Any, **kwargs: Any) -> Any:
+        note_renamed(old, new)
+        return command(*args, **kwargs)
+
+    return alias
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
-"""``promptmill prompts list|show|diff|tag``: the prompt registry."""
+"""``promptmill prompts list|show|diff|tag|export|import``: the prompt registry."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from .common import State, clip, console
+from .common import State, clip, console, renamed_alias
 
-prompts_app = typer.Typer(help="List, show, diff and tag saved prompt versions.",
-                          no_args_is_help=True)
+prompts_app = typer.Typer(help="List, show, diff, tag, export and import saved prompt "
+                          "versions.", no_args_is_help=True)
 
 
 def _load(ref: str):
@@ -68,5 +70,42 @@ def tag_prompt(ref: str = typer.Argument(..., help="NAME@VERSION"),
     console.print(f"{row['name']}@{tag} -> version {row['version']}")
 
 
+@prompts_app.command("export")
+def export_version(
+    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@TAG."),
+    fmt: str = typer.Option("json", "--format", "-f", help="json, yaml or python (a standalone "
+                            "renderer that needs only the standard library)."),
+    out: Path = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
+) -> None:
+    """Export a prompt version to JSON, YAML or a standalone Python snippet."""
+    from ..portable import export_prompt
+
+    text = export_prompt(State.store(), ref, fmt)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {ref} to {out} ({fmt})", highlight=False)
+
+
+@prompts_app.command("import")
+def import_version(
+    path: Path = typer.Argument(..., help="A file written by 'prompts export' (JSON or YAML)."),
+    name: str = typer.Option(None, "--name", help="Save under another prompt name."),
+    no_tags: bool = typer.Option(False, "--no-tags", help="Do not move tags to this version."),
+) -> None:
+    """Import an exported prompt version; its content hash is checked."""
+    from ..portable import import_prompt
+
+    row = import_prompt(State.store(), path, name=name, tags=not no_tags)
+    console.print(f"imported {row['name']}@{row['version']} (hash {row['hash']})",
+                  highlight=False)
+
+
 def register(app: typer.Typer) -> None:
+    """Add the ``prompts`` group to the app, and the flat names two of its commands had before
+    it (hidden, for one release)."""
     app.add_typer(prompts_app, name="prompts")
+    for old, new, command in (("prompts-export", "prompts export", export_version),
+                              ("prompts-import", "prompts import", import_version)):
+        app.command(old, hidden=True)(renamed_alias(command, old, new))

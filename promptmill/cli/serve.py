@@ -1,4 +1,4 @@
-"""``promptmill serve``, ``traces``, ``prompts-export``, ``prompts-import`` and ``inject``."""
+"""``promptmill serve``, ``traces`` and ``inject``: serving a prompt and probing it."""
 
 from __future__ import annotations
 
@@ -126,36 +126,6 @@ def traces(
     console.print(table)
 
 
-def prompts_export(
-    ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@TAG."),
-    fmt: str = typer.Option("json", "--format", "-f", help="json, yaml or python (a standalone "
-                            "renderer that needs only the standard library)."),
-    out: Path = typer.Option(None, "--out", "-o", help="File to write (default: stdout)."),
-) -> None:
-    """Export a prompt version to JSON, YAML or a standalone Python snippet."""
-    from ..portable import export_prompt
-
-    text = export_prompt(State.store(), ref, fmt)
-    if out is None:
-        typer.echo(text, nl=False)
-        return
-    out.write_text(text, encoding="utf-8")
-    console.print(f"wrote {ref} to {out} ({fmt})", highlight=False)
-
-
-def prompts_import(
-    path: Path = typer.Argument(..., help="A file written by prompts-export (JSON or YAML)."),
-    name: str = typer.Option(None, "--name", help="Save under another prompt name."),
-    no_tags: bool = typer.Option(False, "--no-tags", help="Do not move tags to this version."),
-) -> None:
-    """Import an exported prompt version; its content hash is checked."""
-    from ..portable import import_prompt
-
-    row = import_prompt(State.store(), path, name=name, tags=not no_tags)
-    console.print(f"imported {row['name']}@{row['version']} (hash {row['hash']})",
-                  highlight=False)
-
-
 def inject(
     url: str = typer.Option(..., "--url", help="The served endpoint, e.g. "
                             "http://127.0.0.1:8000/v1"),
@@ -227,6 +197,4 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the promptmill app."""
     app.command("serve")(serve)
     app.command("traces")(traces)
-    app.command("prompts-export")(prompts_export)
-    app.command("prompts-import")(prompts_import)
     app.command("inject")(inject)

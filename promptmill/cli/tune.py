@@ -1,4 +1,4 @@
-"""``promptmill tune`` and its companions: train, search, augment, pipeline, list, export.
+"""``promptmill tune run|search|augment|pipeline|list|export``: tuning the model itself.
 
 Memory ceiling (measured on the embedded 135M model, fp32 on CPU): 2.0 GB peak RSS for a LoRA
 run at batch 4 x 48 tokens; 2.6-2.8 GB for LoRA or a soft prompt at batch 8 x 96 tokens,
@@ -10,13 +10,46 @@ for 3 GB. Activations grow with --batch-size x --max-length: halve the batch and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
 
-from .common import State, console, fmt_score, fmt_seconds
+from .common import State, console, fmt_score, fmt_seconds, note_renamed, renamed_alias
+
+if TYPE_CHECKING:
+    from typer._click import Context  # Typer vendors click: its groups get this Context
 
 THREADS_HELP = ("PyTorch threads. Default 1: on a busy 2-core machine more threads spin-wait "
                 "and run 4-8x slower (measured); raise it on an idle machine.")
+
+
+class TuneGroup(TyperGroup):
+    """The ``tune`` group, which still runs its old form: ``tune CONFIG [OPTIONS]`` (before the
+    group, ``tune`` was the training command) is ``tune run CONFIG [OPTIONS]``, with a note."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and self._is_old_form(ctx, args[0]):
+            note_renamed("tune CONFIG", "tune run CONFIG")
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+    def _is_old_form(self, ctx: Context, first: str) -> bool:
+        """Is the first word a config file or an option of ``run``, not a subcommand?
+
+        A bare word such as ``serach`` stays a subcommand, so a typo gets click's
+        "No such command" with its suggestion instead of "no such config file".
+        """
+        if first in self.commands or first in ctx.help_option_names:
+            return False
+        bare_word = first.replace("-", "_").isidentifier()
+        return first.startswith("-") or not bare_word or Path(first).exists()
+
+
+tune_app = typer.Typer(cls=TuneGroup, no_args_is_help=True,
+                       help="Tune the model itself (PEFT) on a task: train an adapter, search "
+                            "its hyperparameters, augment the data, run the optimize-tune "
+                            "pipeline, list and export adapters.")
 
 
 def _settings(method, lr, epochs, max_steps, batch_size, grad_accum, max_length, rank, alpha,
@@ -54,6 +87,7 @@ def _load(config: Path, prompt_ref: str | None):
     return cfg, task, prompt, build_metric(cfg), generation_params(cfg)
 
 
+@tune_app.command("run")
 def tune_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
     method: str = typer.Option("lora", "--method", help="lora, prompt-tuning or prefix."),
@@ -135,6 +169,7 @@ def _num(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+@tune_app.command("search")
 def search_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
     method: str = typer.Option("lora", "--method", help="lora, prompt-tuning or prefix."),
@@ -152,8 +187,11 @@ def search_command(
     threads: int = typer.Option(1, "--threads", min=1, help=THREADS_HELP),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Search learning rate, rank/alpha, virtual tokens and epochs with Optuna (pruned per
-    epoch); the study is kept in the store's database and resumes after a kill."""
+    """Search learning rate, rank/alpha, virtual tokens and epochs with Optuna.
+
+    Trials are pruned per epoch; the study is kept in the store's database and resumes after
+    a kill.
+    """
     from ..tune.search import search
     from ..tune.settings import TuneSettings
 
@@ -180,6 +218,7 @@ def search_command(
                   f"(adapter {result.best_adapter})")
 
 
+@tune_app.command("augment")
 def augment_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
     out: Path = typer.Option(..., "--out", help="JSONL file for the augmented train split."),
@@ -196,8 +235,11 @@ def augment_command(
     threads: int = typer.Option(1, "--threads", min=1, help=THREADS_HELP),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Augment the train split (rule edits, paraphrases, dedup); optionally measure the effect
-    on the validation score."""
+    """Augment the train split (rule edits, paraphrases, dedup).
+
+    With --compare, also tune with and without the augmentation to measure its effect on the
+    validation score.
+    """
     import json
     from dataclasses import replace
 
@@ -230,6 +272,7 @@ def augment_command(
                   f"{_num(scores['augmented'])}")
 
 
+@tune_app.command("pipeline")
 def pipeline_command(
     config: Path = typer.Argument(..., help="Task config (YAML)."),
     name: str = typer.Option(None, "--name", help="Adapter name (default TASK-pipeline)."),
@@ -262,6 +305,7 @@ def pipeline_command(
     console.print(table)
 
 
+@tune_app.command("list")
 def list_command() -> None:
     """Tuned adapters in the store."""
     from rich.table import Table
@@ -278,6 +322,7 @@ def list_command() -> None:
     console.print(table)
 
 
+@tune_app.command("export")
 def export_command(
     name: str = typer.Argument(..., help="Adapter name."),
     out: Path = typer.Option(..., "--out", help="Folder for the merged model."),
@@ -295,10 +340,12 @@ def export_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the promptmill app."""
-    app.command("tune")(tune_command)
-    app.command("tune-search")(search_command)
-    app.command("tune-augment")(augment_command)
-    app.command("tune-pipeline")(pipeline_command)
-    app.command("tune-list")(list_command)
-    app.command("tune-export")(export_command)
+    """Add the ``tune`` group to the app, and the flat names its commands had before it
+    (hidden, for one release; the old ``tune CONFIG`` itself is TuneGroup's to run)."""
+    app.add_typer(tune_app, name="tune")
+    for old, new, command in (("tune-search", "tune search", search_command),
+                              ("tune-augment", "tune augment", augment_command),
+                              ("tune-pipeline", "tune pipeline", pipeline_command),
+                              ("tune-list", "tune list", list_command),
+                              ("tune-export", "tune export", export_command)):
+        app.command(old, hidden=True)(renamed_alias(command, old, new))

@@ -25,7 +25,7 @@ def merge(store: Store, name: str, out: Path) -> Path:
     row = get_adapter(store, name)
     if row["method"] != "lora":
         raise TuneError(f"adapter '{name}' is {row['method']}; only LoRA can be merged into the "
-                        "weights", where=f"tune-export {name}",
+                        "weights", where=f"tune export {name}",
                         fix="serve soft prompts and prefixes with tuned:NAME instead")
     model, tokenizer, _ = load_tuned(row)
     merged = model.merge_and_unload()

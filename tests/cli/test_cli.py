@@ -160,9 +160,15 @@ def test_help_is_fast():
 
 COMMANDS = {
     "compare", "demo", "diagnose", "eval", "export", "induce", "init", "inject", "kb build",
-    "kb query", "optimize", "prompts diff", "prompts list", "prompts show", "prompts tag",
-    "prompts-export", "prompts-import", "replay", "runs", "serve", "show", "traces", "tune",
-    "tune-augment", "tune-export", "tune-list", "tune-pipeline", "tune-search", "ui",
+    "kb query", "optimize", "prompts diff", "prompts export", "prompts import", "prompts list",
+    "prompts show", "prompts tag", "replay", "runs", "serve", "show", "traces", "tune augment",
+    "tune export", "tune list", "tune pipeline", "tune run", "tune search", "ui",
+}
+# The flat names before the command groups: hidden aliases for one release (test_cli_groups.py)
+OLD_NAMES = {
+    "prompts-export": "prompts export", "prompts-import": "prompts import",
+    "tune-augment": "tune augment", "tune-export": "tune export", "tune-list": "tune list",
+    "tune-pipeline": "tune pipeline", "tune-search": "tune search",
 }
 
 
@@ -180,7 +186,7 @@ def _command_paths(group, prefix: str = "") -> dict[str, object]:
 
 def test_every_command_is_registered_and_has_its_own_help():
     registered = _command_paths(typer.main.get_command(app))
-    assert set(registered) == COMMANDS
+    assert set(registered) == COMMANDS | set(OLD_NAMES)
     for path in sorted(registered):
         result = runner.invoke(app, [*path.split(), "--help"])
         assert result.exit_code == 0, (path, result.output)

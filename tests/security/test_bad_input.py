@@ -407,7 +407,7 @@ def test_os_error_that_escapes_a_command_names_the_file(capitals_task, sqlite_ur
 def test_undecodable_file_that_escapes_a_command_names_the_file(sqlite_url, capsys, tmp_path):
     bad = tmp_path / "exported.json"
     bad.write_bytes(b'{"format": "promptmill-prompt", "name": "caf\xe9"}')
-    line = one_error_line(*run_cli(["--db", sqlite_url, "prompts-import", bad], capsys))
+    line = one_error_line(*run_cli(["--db", sqlite_url, "prompts", "import", bad], capsys))
     assert "exported.json" in line and "UTF-8" in line
 
 

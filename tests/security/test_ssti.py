@@ -129,7 +129,7 @@ def test_prompts_import_refuses_a_payload_and_names_the_file(tmp_path, marker):
     doc = {"promptmill_prompt": 1, "name": "evil",
            "prompt": {"template": _payload(STATIC_PAYLOADS["cycler-globals"], marker)}}
     (tmp_path / "evil.json").write_text(json.dumps(doc))
-    proc = _cli("prompts-import", "evil.json", cwd=tmp_path)
+    proc = _cli("prompts", "import", "evil.json", cwd=tmp_path)
     _assert_refused(proc, marker)
     assert "evil.json" in proc.stderr and "template" in proc.stderr
 

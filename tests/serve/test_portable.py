@@ -139,11 +139,11 @@ def test_snippet_refuses_templates_beyond_plain_fields(store):
 def test_cli_export_and_import(store, tmp_path, capsys, sqlite_url):
     _saved(store, RICH)
     out = tmp_path / "rich.yaml"
-    code, text = run_main(["--db", sqlite_url, "prompts-export", "rich@production",
+    code, text = run_main(["--db", sqlite_url, "prompts", "export", "rich@production",
                            "--format", "yaml", "--out", out], capsys)
     assert code in (0, None) and "wrote rich@production" in text
     other = f"sqlite:///{tmp_path / 'other.db'}"
-    code, text = run_main(["--db", other, "prompts-import", out], capsys)
+    code, text = run_main(["--db", other, "prompts", "import", out], capsys)
     assert code in (0, None) and f"imported rich@1 (hash {RICH.hash})" in text
-    code, text = run_main(["--db", other, "prompts-export", "rich@nope"], capsys)
+    code, text = run_main(["--db", other, "prompts", "export", "rich@nope"], capsys)
     assert code == 2 and "no prompt 'rich@nope'" in text

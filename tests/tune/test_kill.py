@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.tune, pytest.mark.slow]
 def test_a_killed_training_resumes_from_its_last_checkpoint(tiny_task, tiny_model_dir,
                                                             sqlite_url, isolated_home):
     state = isolated_home / "adapters" / "killed" / "checkpoint" / "state.json"
-    command = [sys.executable, "-m", "promptmill.cli.app", "--db", sqlite_url, "tune",
+    command = [sys.executable, "-m", "promptmill.cli.app", "--db", sqlite_url, "tune", "run",
                str(tiny_task), "--name", "killed", "--base", str(tiny_model_dir),
                "--batch-size", "4", "--max-length", "32", "--epochs", "1000", "--patience", "0",
                "--checkpoint-every", "2", "--quiet"]

@@ -35,7 +35,7 @@ def test_the_pipeline_reports_every_stage_on_test(tmp_path, store, tiny_model_di
 def test_augment_writes_data_and_reports_both_validation_scores(tiny_task, tiny_model_dir,
                                                                 tmp_path, capsys):
     out = tmp_path / "augmented.jsonl"
-    code, text = run_main(["tune-augment", tiny_task, "--out", out, "--rules", "case,punct",
+    code, text = run_main(["tune", "augment", tiny_task, "--out", out, "--rules", "case,punct",
                            "--compare", "--max-steps", "1"], capsys)
     assert code in (0, None), text
     lines = out.read_text().splitlines()
