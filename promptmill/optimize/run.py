@@ -25,6 +25,7 @@ from ..prompt import Prompt, canonical_json, sha256_hex
 from ..stats import PairedComparison, paired_test
 from ..store.db import Store, utcnow
 from ..task import Task
+from .base import Optimizer
 from .budget import Budget, BudgetExhausted
 from .context import Candidate, EventHook, OptimizationContext
 from .gate import AcceptanceGate
@@ -109,7 +110,7 @@ def fingerprint(task: Task, seed: Prompt, model: Model, proposer: Model, metric:
 
 
 def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, budget: Budget,
-             method: str = "auto", options: dict[str, Any] | None = None,
+             method: str | Optimizer = "auto", options: dict[str, Any] | None = None,
              proposer: Model | None = None, store: Store | None = None,
              params: GenerationParams | None = None, alpha: float = 0.05, gate: bool = True,
              seed: int = 0, mode: str = "chat", prompt_name: str | None = None,
@@ -128,7 +129,9 @@ def optimize(task: Task, seed_prompt: Prompt, model: Model, *, metric: Metric, b
     params = params or GenerationParams()
     proposer = proposer or model
     check_protocol(task, budget)
-    optimizer = get_optimizer(method, **(options or {}))
+    # a registered name, or an instance (promptmill.testing passes the one under test)
+    optimizer = (method if isinstance(method, Optimizer)
+                 else get_optimizer(method, **(options or {})))
     acceptance = AcceptanceGate(alpha=alpha, enabled=gate)
     key = fingerprint(task, seed_prompt, model, proposer, metric, params,
                       optimizer.describe(), budget, acceptance, seed,
