@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from .errors import ConfigError
+from .errors import ConfigError, validator_words
 from .hashing import canonical_json
 
 ANSWER_KEY = "answer"
@@ -117,9 +117,10 @@ def parse_spec(value: Any, where: str = "output_spec") -> OutputSpec:
         spec = OutputSpec.model_validate(value)
     except ValidationError as exc:
         error = exc.errors()[0]
-        detail = str(error.get("msg", exc)).removeprefix("Value error, ")
+        detail, own_fix = validator_words(error)
         raise ConfigError(f"bad output spec ({detail})", where=where,
-                          fix="write labels: [..], pattern: '...' or json_schema: {...}") from None
+                          fix=own_fix or "write labels: [..], pattern: '...' or json_schema: "
+                                         "{...}") from None
     spec.to_gbnf()  # refuse a spec we cannot enforce before any call is made
     return spec
 

@@ -24,6 +24,14 @@ class PromptmillError(Exception):
         return " ".join(text.split())
 
 
+def validator_words(error: dict) -> tuple[str, str | None]:
+    """A pydantic error's own words, without pydantic's 'Value error, ' tag, split into the
+    message and the fix a validator wrote after 'Fix: ' (None when it wrote none)."""
+    text = str(error.get("msg", "")).removeprefix("Value error, ")
+    message, _, fix = text.partition(" Fix: ")
+    return message.rstrip(". "), fix or None
+
+
 class ConfigError(PromptmillError):
     """A task config, prompt file or option that is invalid."""
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})  # requests that change nothing
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}

@@ -57,13 +57,13 @@ def export_prompt(store: Store, ref: str, fmt: str = "json") -> str:
 
 def read_document(path: str | Path) -> dict[str, Any]:
     """An export file (JSON or YAML) as a checked document."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError("file not found", where=str(path), fix="give an exported .json or "
-                                                                 ".yaml file")
     import yaml
 
-    text = path.read_text(encoding="utf-8")
+    from .task import read_user_text
+
+    path = Path(path)
+    text = read_user_text(path, missing_fix="give an exported .json or .yaml file",
+                          error=ConfigError)
     try:
         if path.suffix == ".json" or text.lstrip().startswith("{"):
             doc = json.loads(text)

@@ -17,7 +17,7 @@ import jinja2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .constrain import OutputSpec
-from .errors import ConfigError, PromptmillError, TemplateError
+from .errors import ConfigError, PromptmillError, TemplateError, validator_words
 from .hashing import canonical_json, sha256_hex  # also importable from here, as before
 from .templating import SecurityError, render_limited, sandboxed_environment, unsafe_reference
 
@@ -203,9 +203,8 @@ class Prompt(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err.get("loc", ())) or "(content)"
-            message, _, fix = str(err.get("msg", "")).removeprefix("Value error, ").partition(
-                " Fix: ")
-            raise ConfigError(f"field '{field}': {message.rstrip('. ')}", where=ref,
+            message, fix = validator_words(err)
+            raise ConfigError(f"field '{field}': {message}", where=ref,
                               fix=fix or "export the version, correct the field and import it "
                                          "as a new version") from None
 

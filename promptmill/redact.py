@@ -115,6 +115,12 @@ def redact(text: Any, extra: Iterable[str | None] = ()) -> Any:
     extra = tuple(s for s in extra if s and len(s) >= MIN_REGISTERED_LENGTH)
     if extra:
         secrets = tuple(sorted(set(secrets) | set(extra)))
+    return _redacted(text, secrets)
+
+
+def _redacted(text: Any, secrets: tuple[str, ...]) -> Any:
+    if not isinstance(text, str) or not text:
+        return text
     return redact_shapes(_known_pattern(secrets).sub(MASK, text) if secrets else text)
 
 
@@ -144,10 +150,11 @@ def _has(text: str, hints: tuple[str, ...]) -> bool:
 def redact_generation(generation):
     """A Generation whose text, finish reason and any text in ``extra`` are redacted; the same
     object when nothing changed, so the common case costs no copy."""
-    changes = {"text": redact(generation.text),
-               "finish_reason": redact(generation.finish_reason)}
+    secrets = known_secrets()  # once per call: it reads the environment
+    changes = {"text": _redacted(generation.text, secrets),
+               "finish_reason": _redacted(generation.finish_reason, secrets)}
     if generation.extra:
-        changes["extra"] = {k: redact(v) for k, v in generation.extra.items()}
+        changes["extra"] = {k: _redacted(v, secrets) for k, v in generation.extra.items()}
     changes = {k: v for k, v in changes.items() if v != getattr(generation, k)}
     return dataclasses.replace(generation, **changes) if changes else generation
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from .errors import ConfigError, validator_words
 from .task import read_user_text
 
 M = TypeVar("M", bound=BaseModel)
@@ -165,7 +165,8 @@ def _field_error(model: type[BaseModel], exc: ValidationError, path: Path,
         msg, fix = f"missing required field '{field}'", f"add '{loc[-1]}:' to the file"
     else:
         got = "" if kind == "value_error" else _got(err.get("input"))  # its own words suffice
-        msg, fix = f"field '{field}': {err['msg']}{got}", "correct the value"
+        words, own_fix = validator_words(err)
+        msg, fix = f"field '{field}': {words}{got}", own_fix or "correct the value"
     others = {_shown_location(root, tuple(e["loc"]), e["type"])[0] for e in errors} - {loc}
     if others:
         msg += f" ({len(others)} more field{'s' if len(others) > 1 else ''} to fix after this)"

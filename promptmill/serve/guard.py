@@ -22,9 +22,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..hosts import HostPort, HostRefused, admitted_host, header_values, same_origin
+from ..hosts import (
+    SAFE_METHODS,
+    HostPort,
+    HostRefused,
+    admitted_host,
+    header_values,
+    same_origin,
+)
 
-SAFE_METHODS = frozenset({"GET", "HEAD"})
 # the bodies a page may post to any site without a CORS preflight
 SIMPLE_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded", "multipart/form-data"})
 

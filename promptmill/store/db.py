@@ -206,6 +206,8 @@ class Store:
                 if is_gone(Owner.from_row(row), row["heartbeat_at"], now)}
         reasons = {run_id: _interrupted_reason(Owner.from_row(row))
                    for run_id, row in gone.items()}
+        if not gone:  # the common case: no write transaction at every open
+            return reasons
         with contextlib.suppress(StoreError):
             with self.engine.begin() as conn:
                 for run_id, row in gone.items():

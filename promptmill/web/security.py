@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..hosts import (  # noqa: F401 - re-exported: the workbench's tests and CLI use them here
     LOOPBACK_NAMES,
+    SAFE_METHODS,
     WILDCARD_ADDRESSES,
     HostPort,
     HostRefused,
@@ -41,7 +42,6 @@ from ..hosts import (  # noqa: F401 - re-exported: the workbench's tests and CLI
     same_origin,
 )
 
-SAFE_METHODS = frozenset({"GET", "HEAD"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SESSION_COOKIE = "promptmill_session"
