@@ -23,6 +23,7 @@ _EXPORTS = {
     "Metric": "promptmill.metrics", "Score": "promptmill.metrics",
     "get_metric": "promptmill.metrics", "register_metric": "promptmill.metrics",
     "Evaluator": "promptmill.evaluation", "EvalResult": "promptmill.evaluation",
+    "Renderer": "promptmill.rendering", "build_request": "promptmill.rendering",
     "Ledger": "promptmill.ledger",
     "Store": "promptmill.store.db",
     "mean_ci": "promptmill.stats", "paired_test": "promptmill.stats",
@@ -69,6 +70,7 @@ __all__ = [
     "Prompt",
     "PromptmillError",
     "RayExecutor",
+    "Renderer",
     "Score",
     "Situation",
     "Store",
@@ -77,6 +79,7 @@ __all__ = [
     "TransformersModel",
     "TuneResult",
     "TuneSettings",
+    "build_request",
     "compare",
     "compare_runs",
     "diagnose",
@@ -130,6 +133,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .models.transformers_model import TransformersModel
     from .portable import export_prompt, import_prompt
     from .prompt import Demo, Prompt
+    from .rendering import Renderer, build_request
     from .serve import load_served_prompt
     from .stats import mean_ci, paired_test
     from .store.db import Store

@@ -1,9 +1,10 @@
 """Executors: where an evaluation's model calls run, in this process or across a Ray cluster.
 
 The evaluator keeps everything that touches the store (rendering, the cache, scoring, writes in
-example order); an executor only turns a list of uncached requests into answers, in the same
-order. So a distributed run writes exactly what a local run writes, and calls already in the
-cache never leave the driver.
+example order) and the policy for failures; an executor only turns a list of uncached
+``(request, params)`` work items into :class:`~promptmill.attempts.Attempt` values, in the same
+order, with the one shared retry function. So a distributed run writes exactly what a local run
+writes, and calls already in the cache never leave the driver.
 
 ``RayExecutor`` runs one actor per worker; each actor loads its own copy of the model once and
 answers chunks of requests. When an actor dies mid-run, its unfinished chunks go back on the
@@ -20,13 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, ModelError, PromptmillError, require
+from .attempts import Attempt, WorkItem, call_with_retries
+from .errors import ConfigError, ModelError, require
 
 if TYPE_CHECKING:
-    from .evaluation import Evaluator
-    from .models.base import Generation, GenerationParams, Request
+    from .models.base import Model
 
-Outcome = tuple["Generation | None", "str | None"]
 # llama.cpp backends get one thread per CPU a worker reserves: the default (all cores) in every
 # worker would oversubscribe the machine and make N workers slower than one
 _THREADED_BACKENDS = ("embedded", "gguf")
@@ -35,11 +35,12 @@ START_TIMEOUT = 120.0
 
 
 class Executor:
-    """Answers a list of requests, in order: one ``(generation, error)`` per item."""
+    """Answers a list of work items, in order: one :class:`Attempt` per item."""
 
     name = "executor"
 
-    def generate(self, evaluator: Evaluator, items: Sequence[Any]) -> Iterator[Outcome]:
+    def generate(self, model: Model, work: Sequence[WorkItem],
+                 retries: int) -> Iterator[Attempt]:
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional hook; the local executor holds nothing
@@ -57,48 +58,17 @@ class LocalExecutor(Executor):
 
     name = "local"
 
-    def generate(self, evaluator: Evaluator, items: Sequence[Any]) -> Iterator[Outcome]:
-        concurrency = evaluator.model.concurrency
-        if concurrency > 1 and len(items) > 1:
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                yield from pool.map(evaluator._generate_one, items)
+    def generate(self, model: Model, work: Sequence[WorkItem],
+                 retries: int) -> Iterator[Attempt]:
+        def one(item: WorkItem) -> Attempt:
+            return call_with_retries(model, item[0], item[1], retries)
+
+        if model.concurrency > 1 and len(work) > 1:  # an HTTP backend: keep it busy
+            with ThreadPoolExecutor(max_workers=model.concurrency) as pool:
+                yield from pool.map(one, work)
             return
-        for item in items:
-            yield evaluator._generate_one(item)
-
-
-def attempt(model: Any, request: Request, params: GenerationParams,
-            retries: int) -> tuple[str, Any]:
-    """One request with the evaluator's retry policy, as a picklable (kind, value) outcome."""
-    import time
-
-    last = ""
-    for n in range(retries + 1):
-        try:
-            return "ok", model.generate(request, params)
-        except ModelError as exc:  # the backend already retried
-            return "model_error", exc.one_line()
-        except PromptmillError as exc:
-            return "fatal", exc.one_line()
-        except Exception as exc:  # noqa: BLE001 - any backend failure is retried, then kept
-            last = f"{type(exc).__name__}: {exc}"
-            if n < retries:
-                time.sleep(min(0.1 * 2 ** n, 2.0))
-    return "error", last
-
-
-def settle(evaluator: Evaluator, kind: str, value: Any) -> Outcome:
-    """A worker's outcome, judged on the driver exactly as a local call would be."""
-    if kind == "ok":
-        evaluator._reached_backend = True
-        return value, None
-    if kind == "model_error":
-        if not evaluator._reached_backend:  # never answered once: a dead backend, stop now
-            raise ModelError(value)
-        return None, value
-    if kind == "fatal":
-        raise PromptmillError(value)
-    return None, value
+        for item in work:
+            yield one(item)
 
 
 class _Worker:
@@ -119,13 +89,9 @@ class _Worker:
         return {"identity": self.model.identity, "pid": self.pid, "calls": self.calls,
                 "node": ray.get_runtime_context().get_node_id()}
 
-    def generate_chunk(self, work: list[tuple[Any, Any]], retries: int) -> list[tuple[str, Any]]:
+    def generate_chunk(self, work: list[WorkItem], retries: int) -> list[Attempt]:
         self.calls += len(work)
-        concurrency = self.model.concurrency
-        if concurrency > 1 and len(work) > 1:  # an HTTP backend (vLLM, OpenAI): keep it busy
-            with ThreadPoolExecutor(max_workers=concurrency) as pool:
-                return list(pool.map(lambda w: attempt(self.model, *w, retries), work))
-        return [attempt(self.model, request, params, retries) for request, params in work]
+        return list(LocalExecutor().generate(self.model, work, retries))
 
 
 class RayExecutor(Executor):
@@ -218,23 +184,23 @@ class RayExecutor(Executor):
         self._ray = None
 
     # --- the work -------------------------------------------------------------------------
-    def generate(self, evaluator: Evaluator, items: Sequence[Any]) -> Iterator[Outcome]:
-        if not items:
+    def generate(self, model: Model, work: Sequence[WorkItem],
+                 retries: int) -> Iterator[Attempt]:
+        if not work:
             return
-        self.start(evaluator.model.identity)
-        size = min(self.chunk_size, max(1, math.ceil(len(items) / (2 * len(self.actors)))))
-        chunks = [items[i:i + size] for i in range(0, len(items), size)]
-        done: dict[int, list[tuple[str, Any]]] = {}
+        self.start(model.identity)
+        size = min(self.chunk_size, max(1, math.ceil(len(work) / (2 * len(self.actors)))))
+        chunks = [list(work[i:i + size]) for i in range(0, len(work), size)]
+        done: dict[int, list[Attempt]] = {}
         emitted = 0
-        for index, outcomes in self._answers(chunks, evaluator.retries):
-            done[index] = outcomes
+        for index, attempts in self._answers(chunks, retries):
+            done[index] = attempts
             while emitted in done:  # hand results over in example order
-                for kind, value in done.pop(emitted):
-                    yield settle(evaluator, kind, value)
+                yield from done.pop(emitted)
                 emitted += 1
 
-    def _answers(self, chunks: list[Sequence[Any]],
-                 retries: int) -> Iterator[tuple[int, list[tuple[str, Any]]]]:
+    def _answers(self, chunks: list[list[WorkItem]],
+                 retries: int) -> Iterator[tuple[int, list[Attempt]]]:
         """(chunk index, outcomes) as chunks finish; a dead worker's chunks are sent again."""
         ray = self._ray
         from ray.exceptions import RayActorError
@@ -261,8 +227,7 @@ class RayExecutor(Executor):
         for actor in self.actors:
             while queue and load[id(actor)] < self.in_flight:
                 index = queue.popleft()
-                work = [(item.request, item.params) for item in chunks[index]]
-                running[actor.generate_chunk.remote(work, retries)] = (index, actor)
+                running[actor.generate_chunk.remote(chunks[index], retries)] = (index, actor)
                 load[id(actor)] += 1
 
     def _lose(self, actor, index: int, queue: deque, running: dict) -> None:

@@ -17,11 +17,23 @@ class PromptmillError(Exception):
         self.fix = fix
         super().__init__(self.one_line())
 
+    def __reduce__(self):
+        # pickled with its fields (for Ray workers), whatever a subclass's __init__ takes
+        return (_rebuild, (type(self), self.message, self.where, self.fix, self.__dict__))
+
     def one_line(self) -> str:
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.fix:
             text = f"{text.rstrip('.')}. Fix: {self.fix}"
         return " ".join(text.split())
+
+
+def _rebuild(cls: type[PromptmillError], message: str, where: str | None, fix: str | None,
+             state: dict) -> PromptmillError:
+    error = cls.__new__(cls)
+    PromptmillError.__init__(error, message, where=where, fix=fix)
+    error.__dict__.update(state)
+    return error
 
 
 def validator_words(error: dict) -> tuple[str, str | None]:

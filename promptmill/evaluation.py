@@ -19,17 +19,20 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from .attempts import Attempt
 from .context.base import Chain, Contextualizer, Prepared
 from .distributed import Executor, LocalExecutor
 from .errors import ModelError, PromptmillError, StoreError
 from .extract import extract_answer
+from .hashing import canonical_json, sha256_hex
 from .ledger import Ledger
 from .metrics import Metric
 from .models.base import Generation, GenerationParams, Model, Request
-from .prompt import DemoSelection, Prompt, canonical_json, sha256_hex
+from .prompt import Prompt
+from .rendering import Renderer
 from .stats import Estimate, mean_ci
 from .store.db import Store, utcnow
 from .task import Example
@@ -93,16 +96,6 @@ def announce_wait(doing: str) -> Callable[[dict[str, Any]], None]:
               file=sys.stderr, flush=True)
 
     return say
-
-
-def params_for(prompt: Prompt, params: GenerationParams) -> GenerationParams:
-    """The run's generation parameters with the prompt's own output spec and token limit."""
-    updates: dict[str, Any] = {}
-    if prompt.output_spec is not None:
-        updates["constraint"] = prompt.output_spec.key()
-    if prompt.max_tokens is not None:
-        updates["max_tokens"] = prompt.max_tokens
-    return replace(params, **updates) if updates else params
 
 
 def call_key(model_identity: str, request: Request, params: GenerationParams,
@@ -178,9 +171,9 @@ class Evaluator:
         self.max_consecutive_errors = max_consecutive_errors
         self.commit_every = commit_every
         self.commit_seconds = commit_seconds
-        # where prompts with a demo_selection retrieve their demos from: the training split
-        self.demo_pool = list(demo_pool) if demo_pool is not None else None
-        self._selectors: dict[DemoSelection, Any] = {}
+        # one renderer for every example: prompts with a demo_selection retrieve their demos
+        # from demo_pool, the training split
+        self.renderer = Renderer(mode=mode, params=self.params, demo_pool=demo_pool)
         # where uncached calls run: in this process, or on Ray workers (promptmill.distributed)
         self.executor = executor or LocalExecutor()
 
@@ -252,7 +245,7 @@ class Evaluator:
         if described:
             body["context"] = described
         if prompt.demo_selection is not None:
-            body["demo_pool"] = self._demo_selector(prompt).pool_fingerprint()
+            body["demo_pool"] = self.renderer.demo_selector(prompt).pool_fingerprint()
         return sha256_hex(canonical_json(body))[:32]
 
     def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
@@ -299,39 +292,11 @@ class Evaluator:
     def prepare(self, prompt: Prompt, example: Example,
                 contextualizer: Contextualizer | None = None) -> Prepared:
         """The prompt's own retrieved demos first, then the contextualizer chain."""
-        prepared = Prepared(prompt)
-        if prompt.demo_selection is not None:
-            prepared = self._demo_selector(prompt).prepare(prepared, example)
-        if contextualizer is None:
-            return prepared
-        return contextualizer.prepare(prepared, example)
-
-    def _demo_selector(self, prompt: Prompt):
-        selection = prompt.demo_selection
-        if self.demo_pool is None:
-            raise PromptmillError("this prompt retrieves its demos from a training pool, and "
-                                  "none was given", where=f"prompt '{prompt.name or prompt.hash}'"
-                                  " demo_selection", fix="evaluate it through a task config "
-                                  "(its train split is the pool), or pass demo_pool=task.train")
-        if selection not in self._selectors:  # frozen, so hashable: no per-example JSON key
-            from .context.demos import DemoSelector
-
-            self._selectors[selection] = DemoSelector(self.demo_pool, selection.k,
-                                                      selection.method, selection.mmr_lambda,
-                                                      selection.balance_labels)
-        return self._selectors[selection]
+        return self.renderer.prepare(prompt, example, contextualizer)
 
     def render(self, prompt: Prompt, example: Example,
                contextualizer: Contextualizer | None = None) -> Request:
-        return self._render(self.prepare(prompt, example, contextualizer), example)
-
-    def _render(self, prepared: Prepared, example: Example) -> Request:
-        context = prepared.context_values() if (prepared.context or prepared.passages) \
-            else None
-        where = f"example '{example.id}'"
-        if self.mode == "completion":
-            return prepared.prompt.render_text(example.inputs, context, where)
-        return prepared.prompt.render_messages(example.inputs, context, where)
+        return self.renderer.render(prompt, example, contextualizer)
 
     def _check_renders(self, prompt: Prompt, example: Example,
                        contextualizer: Contextualizer | None) -> None:
@@ -351,12 +316,12 @@ class Evaluator:
         """Answers for each example: from the cache when possible, else from the model."""
         pending = []
         for index, example in todo:
-            prepared = self.prepare(prompt, example, contextualizer)
-            request = self._render(prepared, example)
-            params = params_for(prepared.prompt, self.params)
-            pending.append(_Pending(index, example, request,
-                                    call_key(self.model.identity, request, params),
-                                    prepared.prompt, params, prepared.segment, prepared.notes))
+            built = self.renderer.build(prompt, example, contextualizer)
+            prepared = built.prepared
+            pending.append(_Pending(index, example, built.request,
+                                    call_key(self.model.identity, built.request, built.params),
+                                    prepared.prompt, built.params, prepared.segment,
+                                    prepared.notes))
         cached = self.store.cached_calls(p.key for p in pending) if self.cache else {}
         misses = []
         for item in pending:
@@ -397,7 +362,21 @@ class Evaluator:
 
     def _generate_all(self, items: list[_Pending]
                       ) -> Iterator[tuple[Generation | None, str | None]]:
-        yield from self.executor.generate(self, items)
+        work = [(item.request, item.params) for item in items]
+        for attempt in self.executor.generate(self.model, work, self.retries):
+            yield self._settle(attempt)
+
+    def _settle(self, attempt: Attempt) -> tuple[Generation | None, str | None]:
+        """The run's policy for one call: keep an answer or an error, or stop the run."""
+        if attempt.answered:
+            self._reached_backend = True
+            return attempt.generation, None
+        if attempt.failure is not None:
+            # a backend that never answered once is dead or misconfigured: stop now; any
+            # other promptmill error is bad input, which no retry fixes
+            if not attempt.backend_gave_up or not self._reached_backend:
+                raise attempt.failure
+        return None, attempt.error
 
     def _check_streak(self, error: str | None) -> None:
         """Stop a run whose backend keeps failing, instead of recording every example as lost.
@@ -411,25 +390,6 @@ class Evaluator:
                              where=self.model.identity,
                              fix="check the model or server, then rerun: finished examples "
                                  "are kept and the run resumes")
-
-    def _generate_one(self, item: _Pending) -> tuple[Generation | None, str | None]:
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                generation = self.model.generate(item.request, item.params)
-                self._reached_backend = True
-                return generation, None
-            except ModelError as exc:  # the backend already retried; do not multiply waits
-                if not self._reached_backend:
-                    raise  # never answered once: a dead or misconfigured backend, stop now
-                return None, exc.one_line()
-            except PromptmillError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any backend failure is retried, then kept
-                last = f"{type(exc).__name__}: {exc}"
-                if attempt < self.retries:
-                    time.sleep(min(0.1 * 2 ** attempt, 2.0))
-        return None, last
 
     def _result_row(self, item: _Pending, generation: Generation | None,
                     error: str | None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ EXPECTED = {
     "IntentRouter", "Situation", "ContextBudget", "diagnose", "Diagnosis", "compare_runs",
     "HumanRating", "load_served_prompt", "export_prompt", "import_prompt", "run_injection",
     "Executor", "LocalExecutor", "RayExecutor", "TuneSettings", "TuneResult",
-    "TransformersModel",
+    "TransformersModel", "Renderer", "build_request",
 }
 
 

@@ -22,6 +22,7 @@ from ..evaluation import EvalResult, Evaluator, announce_wait
 from ..metrics import Metric
 from ..models.base import GenerationParams, Model, request_text
 from ..prompt import Prompt, canonical_json, sha256_hex
+from ..rendering import Renderer
 from ..stats import PairedComparison, paired_test
 from ..store.db import Store, utcnow
 from ..task import Task
@@ -83,9 +84,13 @@ def check_protocol(task: Task, budget: Budget) -> None:
 
 
 def estimate(task: Task, seed: Prompt, budget: Budget, params: GenerationParams,
-             evaluator: Evaluator) -> dict[str, Any]:
-    """A dry run: what the budget allows, in calls, tokens and the final test evaluation."""
-    words = [len(request_text(evaluator.render(seed, ex)).split())
+             renderer: Renderer) -> dict[str, Any]:
+    """A dry run: what the budget allows, in calls, tokens and the final test evaluation.
+
+    ``renderer`` renders the seed as the search would (``Renderer(mode=..., demo_pool=train)``);
+    no model is loaded or called.
+    """
+    words = [len(request_text(renderer.render(seed, ex)).split())
              for ex in task.validation[:20]]
     per_call = int(1.4 * sum(words) / max(1, len(words))) + params.max_tokens
     calls = budget.calls if budget.calls is not None else (budget.tokens or 0) // max(1, per_call)

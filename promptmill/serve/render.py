@@ -6,9 +6,9 @@ last user message:
 - otherwise the message must be a JSON object whose keys are the template fields, e.g.
   ``{"question": "...", "topic": "..."}`` (a one-field template accepts this form too).
 The client's own system messages and earlier turns are ignored: the prompt version decides the
-instruction, demos, context and output spec. Rendering goes through ``Evaluator.prepare`` and
-its renderer, so retrieved demos, knowledge context and intent routing behave exactly as in
-``promptmill eval`` with the same task config.
+instruction, demos, context and output spec. Rendering goes through the
+:class:`~promptmill.rendering.Renderer` evaluations use, so retrieved demos, knowledge context
+and intent routing behave exactly as in ``promptmill eval`` with the same task config.
 """
 
 from __future__ import annotations
@@ -54,13 +54,9 @@ class ServedPrompt:
     demo_pool: list | None = None
 
     def __post_init__(self) -> None:
-        from ..evaluation import Evaluator
-        from ..metrics import get_metric
+        from ..rendering import Renderer
 
-        # the evaluator is only used for prepare/render; it never records a run
-        self._evaluator = Evaluator(self.model, get_metric("exact"), _NoStore(),
-                                    params=self.params, cache=False, mode=self.mode,
-                                    progress=False, demo_pool=self.demo_pool)
+        self._renderer = Renderer(mode=self.mode, params=self.params, demo_pool=self.demo_pool)
         self._ids = itertools.count(1)
         self._fields = sorted(self.prompt.variables())  # parsing the template is not free
 
@@ -98,32 +94,25 @@ class ServedPrompt:
     def render(self, inputs: dict[str, Any], overrides: dict[str, Any] | None = None
                ) -> Rendered:
         from ..errors import TemplateError
-        from ..evaluation import params_for
         from ..task import Example
 
         example = Example(id=f"request-{next(self._ids)}", inputs=inputs)
         try:
-            prepared = self._evaluator.prepare(self.prompt, example, self.contextualizer)
-            # Evaluator._render is the renderer evaluations use; sharing it keeps serving and
-            # evaluation byte-identical
-            request = self._evaluator._render(prepared, example)
+            built = self._renderer.build(self.prompt, example, self.contextualizer,
+                                         _with_overrides(self.params, overrides or {}))
         except TemplateError as exc:
             raise RequestError(exc.message, where="messages[-1].content", fix=exc.fix) from None
-        params = params_for(prepared.prompt, _with_overrides(self.params, overrides or {}))
+        params = built.params
         if overrides and overrides.get("max_tokens"):
             params = replace(params, max_tokens=min(params.max_tokens,
                                                     int(overrides["max_tokens"])))
-        return Rendered(inputs, request, params, prepared.prompt)
+        return Rendered(inputs, built.request, params, built.prompt)
 
     def answer_text(self, rendered: Rendered, text: str) -> str:
         """The answer the client gets: the prompt's extraction rule applied, as in evaluation."""
         from ..extract import extract_answer
 
         return extract_answer(rendered.prompt.extract, text)
-
-
-class _NoStore:
-    """Stands in for a Store: serving renders with the Evaluator but records no runs."""
 
 
 def _with_overrides(params: GenerationParams, overrides: dict[str, Any]) -> GenerationParams:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..evaluation import Evaluator, call_key, params_for
+from ..evaluation import Evaluator, call_key
 from ..extract import extract_answer
 from ..prompt import Prompt, canonical_json
 from ..store.db import utcnow
@@ -19,9 +19,8 @@ from ..task import Example
 
 def _requests(evaluator: Evaluator, prompt: Prompt, examples: Sequence[Example]):
     for example in examples:
-        prepared = evaluator.prepare(prompt, example)
-        yield example, evaluator._render(prepared, example), params_for(prepared.prompt,
-                                                                         evaluator.params)
+        built = evaluator.renderer.build(prompt, example)
+        yield example, built.request, built.params
 
 
 def score(evaluator: Evaluator, prompt: Prompt, examples: Sequence[Example],

@@ -2,9 +2,9 @@
 
 Each example becomes ``prompt tokens + answer tokens + end-of-turn``. Labels are -100 on the
 prompt, so the model learns to answer, not to repeat instructions. The prompt is rendered by
-:meth:`Evaluator.render`, the same path evaluation uses, so training and inference see
-identical text, demos retrieved per input (``demo_selection``) included; an example never
-retrieves itself.
+:meth:`promptmill.rendering.Renderer.render`, the same path evaluation uses, so training and
+inference see identical text, demos retrieved per input (``demo_selection``) included; an
+example never retrieves itself.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def encode_example(tokenizer: Any, render: Render, example: Example,
     """One example as a training sequence; a long prompt is cut from the left, never the answer.
 
     ``render`` turns the example into chat messages the way evaluation does (an
-    :meth:`Evaluator.render` bound to the prompt), so retrieved demos are there too.
+    :meth:`Renderer.render` bound to the prompt), so retrieved demos are there too.
     """
     if example.target is None:
         raise DataError(f"example '{example.id}' has no target to train on",

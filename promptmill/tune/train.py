@@ -18,6 +18,7 @@ from ..evaluation import Evaluator
 from ..metrics import Metric
 from ..models.base import GenerationParams
 from ..prompt import Prompt
+from ..rendering import Renderer
 from ..store.db import Store
 from ..task import Task
 from . import batch_eval, checkpoint, data, registry
@@ -152,9 +153,8 @@ class _Loop:
 
         torch.manual_seed(self.settings.seed)
         tokenizer = self.loaded.tokenizer
-        # rendering needs no model: an Evaluator without one renders exactly as evaluation does
-        renderer = Evaluator(None, self.metric, self.store, params=self.params,  # type: ignore
-                             progress=False, demo_pool=self.task.train)
+        # training sequences are rendered exactly as evaluation renders its requests
+        renderer = Renderer(params=self.params, demo_pool=self.task.train)
         self.sequences = data.encode_all(tokenizer, lambda ex: renderer.render(self.prompt, ex),
                                          self.task.train, self.settings.max_length)
         self.model = wrap(fresh_copy(self.loaded), tokenizer, self.settings, self.prompt)
