@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .constrain import OutputSpec
+from .context.config import DemoSelection  # also importable from here, as before
 from .errors import ConfigError, PromptmillError, TemplateError, validator_words
 from .hashing import canonical_json, sha256_hex  # also importable from here, as before
 from .templating import SecurityError, render_limited, sandboxed_environment, unsafe_reference
@@ -49,16 +50,6 @@ class Demo(BaseModel):
 
 
 _OPTIONAL_FIELDS = ("output_spec", "extract", "max_tokens", "demo_selection")
-
-
-class DemoSelection(BaseModel):
-    """Demos retrieved per input from the task's training split, instead of fixed ones."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    method: Literal["bm25", "embedding", "random"] = "bm25"
-    k: int = Field(default=4, ge=1)
-    mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
-    balance_labels: bool = False
 
 
 class Prompt(BaseModel):

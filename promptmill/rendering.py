@@ -105,9 +105,7 @@ class Renderer:
         if selection not in self._selectors:  # frozen, so hashable: no per-example JSON key
             from .context.demos import DemoSelector
 
-            self._selectors[selection] = DemoSelector(self.demo_pool, selection.k,
-                                                      selection.method, selection.mmr_lambda,
-                                                      selection.balance_labels)
+            self._selectors[selection] = DemoSelector.from_selection(self.demo_pool, selection)
         return self._selectors[selection]
 
 

@@ -251,7 +251,7 @@ def load_index(directory: str | Path) -> TextIndex:
 # --- the build-once cache ------------------------------------------------------------------
 
 def index_root() -> Path:
-    from .store.paths import home_dir
+    from .paths import home_dir
 
     return home_dir() / "indexes"
 

@@ -3,7 +3,7 @@
 A strategy ``apply``s to a prompt and returns a new one; it may look at training examples to
 fit itself to the task (answer length, case, a closed label set). Strategies compose left to
 right (``compose("role", "answer_only")``) and plugins add more through the
-``promptmill.strategies`` entry point group.
+``promptmill.strategies`` entry point group, by the one rule of ``promptmill.plugins``.
 
 Every transform is plain prompt data (instruction, output-format note, output spec, extraction
 rule, token limit), so a transformed prompt is versioned, hashed and cached like any other.
@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 from .constrain import OutputSpec
 from .errors import ConfigError
+from .plugins import Registry
 from .prompt import Prompt
 from .task import Example
 
@@ -134,20 +134,32 @@ BUILTIN: dict[str, Strategy] = {
 }
 
 
+# the same table every registry has (``promptmill.plugins``): also promptmill's entry points
+REGISTRY = Registry("promptmill.strategies", "strategy",
+                    {name: f"{__name__}:{fn.__name__}" for name, fn in BUILTIN.items()})
+
+
 def available() -> dict[str, Strategy]:
-    """Built-in strategies and those plugins register under ``promptmill.strategies``."""
-    found = dict(BUILTIN)
-    for ep in entry_points(group="promptmill.strategies"):
-        found.setdefault(ep.name, ep.load())
+    """Built-in strategies and those plugins register under ``promptmill.strategies``.
+
+    Imports every plugin (once per process); one that fails to import is left out here and
+    fails with a one-line error only when it is asked for by name.
+    """
+    found: dict[str, Strategy] = {}
+    for name in REGISTRY.names():
+        try:
+            found[name] = REGISTRY.load(name)
+        except ConfigError:
+            continue
     return found
 
 
 def get_strategy(name: str) -> Strategy:
-    strategies = available()
-    if name not in strategies:
+    strategy = REGISTRY.load(name)
+    if strategy is None:
         raise ConfigError(f"unknown strategy '{name}'", where="strategies",
-                          fix="use one of " + ", ".join(sorted(strategies)))
-    return strategies[name]
+                          fix="use one of " + ", ".join(REGISTRY.names()))
+    return strategy
 
 
 def apply(prompt: Prompt, names: Sequence[str], examples: Sequence[Example] | None = None,

@@ -22,19 +22,48 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class DemosConfig(_Strict):
+class DemoSelection(BaseModel):
+    """Demos retrieved per input from the task's training split, instead of fixed ones.
+
+    One schema for a prompt's ``demo_selection:`` and a task's ``context.demos:``: both say
+    "pick ``k`` demos from the training split by ``method``". Defined here because this module
+    imports nothing from promptmill, so ``prompt.py`` can import it without a cycle; build a
+    selector from one with ``DemoSelector.from_selection``. Frozen, so it is hashable: a
+    renderer keeps one selector per distinct selection.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
     method: Literal["bm25", "embedding", "random"] = "bm25"
     k: int = Field(default=4, ge=1)
     mmr_lambda: float = Field(default=0.7, ge=0.0, le=1.0)
     balance_labels: bool = False
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1, description="token budget of the demos")
+
+    @model_serializer(mode="wrap")
+    def _unset_budget_left_out(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # prompts gained max_tokens with the merge: left out while unset, a prompt's content
+        # (and so its hash) stays what it was before
+        data = handler(self)
+        if self.max_tokens is None:
+            data.pop("max_tokens", None)
+        return data
+
+
+DemosConfig = DemoSelection  # the name ``context.demos`` had before the merge
 
 
 class KnowledgeConfig(_Strict):
@@ -67,16 +96,19 @@ class IntentConfig(_Strict):
     labels: list[str] | dict[str, str] | None = None
 
 
+Priority = Literal["passages", "demos"]
+DEFAULT_PRIORITY: tuple[Priority, ...] = ("passages", "demos")
+
+
 class BudgetConfig(_Strict):
     max_tokens: int | None = Field(default=None, ge=16)
     reserve_output: int | None = Field(default=None, ge=0)
-    priority: list[Literal["passages", "demos"]] = Field(
-        default_factory=lambda: ["passages", "demos"])
+    priority: list[Priority] = Field(default_factory=lambda: list(DEFAULT_PRIORITY))
 
 
 class ContextConfig(_Strict):
     intent: IntentConfig | None = None
     situation: dict[str, Any] | None = None
-    demos: DemosConfig | None = None
+    demos: DemoSelection | None = None
     knowledge: KnowledgeConfig | None = None
     budget: BudgetConfig | None = None

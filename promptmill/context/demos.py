@@ -29,6 +29,7 @@ from ..hashing import canonical_json, sha256_hex
 from ..prompt import Demo
 from ..task import Example
 from .base import Prepared
+from .config import DemoSelection
 
 METHODS = ("bm25", "embedding", "random")
 MIN_CANDIDATES = 50  # MMR looks this far down the ranking (or 10 * k if larger)
@@ -72,6 +73,13 @@ class DemoSelector:
         self._input_keys = [canonical_json(ex.inputs) for ex in self.pool]
         self._labels = [ex.accepted[0].strip().casefold() for ex in self.pool]
         self._index = self._build_index(index_root)
+
+    @classmethod
+    def from_selection(cls, pool: Sequence[Example], selection: DemoSelection,
+                       seed: int = 0) -> DemoSelector:
+        """The selector a prompt's ``demo_selection`` or a task's ``context.demos`` asks for."""
+        return cls(pool, selection.k, selection.method, selection.mmr_lambda,
+                   selection.balance_labels, selection.max_tokens, seed=seed)
 
     def _build_index(self, root: str | None):
         if self.method == "random":
@@ -144,7 +152,8 @@ class DemoSelector:
         limit = max(MIN_CANDIDATES, 10 * self.k)
         chosen = ranked[:limit]
         if self.balance_labels:  # a rare label may rank below the cut: keep its best few
-            quota, seen = math.ceil(self.k / len(set(self._labels))), {}
+            quota = math.ceil(self.k / len(set(self._labels)))
+            seen: dict[str, int] = {}
             for i in ranked[limit:]:
                 label = self._labels[i]
                 if seen.get(label, 0) < quota:

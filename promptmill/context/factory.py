@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ConfigError
 from ..prompt import Prompt
 from .base import Chain
-from .config import BudgetConfig, ContextConfig, DemosConfig, IntentConfig, KnowledgeConfig
+from .config import BudgetConfig, ContextConfig, DemoSelection, IntentConfig, KnowledgeConfig
 
 if TYPE_CHECKING:
     from ..models.base import Model
@@ -32,8 +32,8 @@ def build_contextualizer(context: ContextConfig | None, task: Task, model: Model
         _knowledge(context.knowledge, base_dir) if context.knowledge else None,
         _budget(context.budget, model, reserve_output) if context.budget else None,
     ]
-    steps = [s for s in steps if s is not None]
-    return Chain(*steps) if steps else None
+    present = [s for s in steps if s is not None]
+    return Chain(*present) if present else None
 
 
 def _intent(cfg: IntentConfig, model: Model, base_dir: Path, source: str):
@@ -51,7 +51,8 @@ def _intent(cfg: IntentConfig, model: Model, base_dir: Path, source: str):
                                   fix="give a prompt YAML path relative to the task config")
             loaded = Prompt.from_file(path)
             variants[name] = loaded if loaded.name else loaded.model_copy(update={"name": name})
-    rules = [IntentRule(r.intent, r.pattern if r.pattern is not None else r.keywords,
+    # a rule has exactly one of pattern and keywords (IntentRuleConfig checks it)
+    rules = [IntentRule(r.intent, r.pattern if r.pattern is not None else r.keywords or [],
                         field=r.field) for r in cfg.rules]
     return IntentRouter(variants, rules, classifier=model if cfg.classifier else None,
                         labels=cfg.labels if cfg.classifier else None, default=cfg.default)
@@ -65,11 +66,10 @@ def _situation(data: dict[str, Any]):
     return SituationContext(data, slot=slot)
 
 
-def _demos(cfg: DemosConfig, task: Task):
+def _demos(cfg: DemoSelection, task: Task):
     from .demos import DemoSelector
 
-    return DemoSelector(task.train, cfg.k, cfg.method, cfg.mmr_lambda, cfg.balance_labels,
-                        cfg.max_tokens, seed=task.seed)
+    return DemoSelector.from_selection(task.train, cfg, seed=task.seed)
 
 
 def _knowledge(cfg: KnowledgeConfig, base_dir: Path):

@@ -7,9 +7,9 @@ Outputs nobody rated score ``default`` and say so in their feedback.
 
 The metric reads no database: its caller hands it the ratings, as a lookup. A task config's
 ``human`` metric names only where they are (``store``, a URL); ``api.build_metric`` binds the
-lookup (``promptmill.store.ratings.bind_ratings``), and ``promptmill.store.ratings.human_metric``
-builds a bound one. Reviewers' comments arrive as a mapping
-(``promptmill.store.ratings.rating_feedback``).
+lookup (``promptmill.ratings_binding.bind_ratings``), and
+``promptmill.ratings_binding.human_metric`` builds a bound one. Reviewers' comments arrive as
+a mapping (``promptmill.store.ratings.rating_feedback``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class HumanRating(Metric):
     def ratings(self, example_id: str, output: str) -> list[tuple[float, str | None]]:
         if self.lookup is None:
             raise ConfigError("the human metric was given no ratings to read", where="metric",
-                              fix="build it with promptmill.store.ratings.human_metric(STORE) "
+                              fix="build it with promptmill.ratings_binding.human_metric(STORE) "
                                   "or from a task config")
         return self.lookup(example_id, output, self.task)
 

@@ -1,18 +1,19 @@
 """Find a metric by name: built-ins, ``register_metric``, plugins, ``python:FILE.py:FUNCTION``.
 
-Plugins register through the entry point group ``promptmill.metrics``. A name registered with
-:func:`register_metric` wins over a built-in, and a built-in over a plugin.
+Built-ins and plugins follow the one rule of ``promptmill.plugins`` (docs/plugins.md), through
+the entry point group ``promptmill.metrics``. A name registered with :func:`register_metric`
+wins over both.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..plugins import Registry
 from .base import Metric
 from .custom import PYTHON_PREFIX, python_metric
 
@@ -38,11 +39,9 @@ _BUILTINS: dict[str, str] = {
     "human": "promptmill.metrics.human:HumanRating",
 }
 
-# Factories from register_metric and from plugins, by name.
+REGISTRY = Registry("promptmill.metrics", "metric", _BUILTINS)  # built-ins and plugins
+# Factories given to register_metric, by name: they win over built-ins and plugins alike.
 _REGISTRY: dict[str, MetricFactory] = {}
-# Plugins whose import failed, with the error to show when one of them is asked for.
-_BROKEN: dict[str, ConfigError] = {}
-_PLUGINS_LOADED = False
 
 
 def register_metric(name: str, factory: MetricFactory) -> None:
@@ -50,38 +49,13 @@ def register_metric(name: str, factory: MetricFactory) -> None:
 
 
 def available_metrics() -> list[str]:
-    _load_plugins()
-    return sorted({*_BUILTINS, *_REGISTRY})
-
-
-def _load_plugins() -> None:
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="promptmill.metrics"):
-        if ep.name in _BUILTINS or ep.name in _REGISTRY:
-            continue  # a built-in or a registered name wins: no need to import the plugin
-        try:
-            _REGISTRY[ep.name] = ep.load()
-        except Exception as exc:  # noqa: BLE001 - only fails the metric that is asked for
-            _BROKEN[ep.name] = ConfigError(
-                f"the metric plugin '{ep.name}' ({ep.value}) failed to load "
-                f"({type(exc).__name__}: {exc})", where="metric",
-                fix="reinstall or uninstall the package that provides it")
-    _PLUGINS_LOADED = True
+    return sorted({*REGISTRY.names(), *_REGISTRY})
 
 
 def _factory(name: str) -> MetricFactory | None:
-    if name in _BROKEN and name not in _REGISTRY:
-        raise _BROKEN[name]
     if name in _REGISTRY:
         return _REGISTRY[name]
-    if name in _BUILTINS:
-        module, _, attr = _BUILTINS[name].partition(":")
-        return getattr(importlib.import_module(module), attr)
-    return None
+    return REGISTRY.load(name)
 
 
 def _accepts(factory: MetricFactory, keyword: str) -> bool:
@@ -114,7 +88,6 @@ def get_metric(name: str, params: dict[str, Any] | None = None, *,
                           where="metric.params", fix="write params as key: value pairs")
     if name.startswith(PYTHON_PREFIX):
         return python_metric(name, params, base_dir)
-    _load_plugins()
     factory = _factory(name)
     if factory is None:
         raise ConfigError(f"unknown metric '{name}'", where="metric",

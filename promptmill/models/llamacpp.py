@@ -39,7 +39,7 @@ def embedded_gguf_path() -> Path:
 
 def file_sha256(path: Path) -> str:
     """Hash a weights file once; later processes read the hash from a small cache file."""
-    from ..store.paths import home_dir
+    from ..paths import home_dir
 
     stat = path.stat()
     cache_file = home_dir() / "file-hashes.json"

@@ -1,16 +1,16 @@
 """Find a model backend by spec, through the ``promptmill.models`` entry points.
 
 A spec is ``NAME`` or ``NAME:ARGUMENT``: ``embedded``, ``gguf:/path/model.gguf``,
-``openai:MODEL``, ``fake:ANSWER``. Built-ins are registered the same way as plugins.
+``openai:MODEL``, ``fake:ANSWER``. Built-ins are registered the same way as plugins, by the
+one rule of ``promptmill.plugins`` (docs/plugins.md).
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import ConfigError
+from ..plugins import Registry
 from .base import Model
 
 _BUILTINS = {
@@ -20,37 +20,29 @@ _BUILTINS = {
     "fake": "promptmill.models.fake:fake_model",
     "hf": "promptmill.tune.backend:hf_model",
     "tuned": "promptmill.tune.backend:tuned_model",
-}
+}  # also promptmill's entry points; this table serves a source checkout without metadata
 
 
-@lru_cache(maxsize=1)
+REGISTRY = Registry("promptmill.models", "model", _BUILTINS)
+
+
 def _factories() -> dict[str, str]:
-    found = dict(_BUILTINS)  # so a source checkout without installed metadata still works
-    for ep in entry_points(group="promptmill.models"):
-        found[ep.name] = ep.value
-    return found
+    """Every model name and its ``module:attribute`` target (the group is read once)."""
+    return {name: entry.target for name, entry in REGISTRY.entries().items()}
 
 
 def available_models() -> list[str]:
-    return sorted(_factories())
-
-
-def _resolve(target: str):
-    import importlib
-
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return REGISTRY.names()
 
 
 def load_model(spec: str, **params: Any) -> Model:
     """Build a model from a spec such as ``embedded`` or ``gguf:/models/x.gguf``."""
     name, _, argument = spec.partition(":")
-    factories = _factories()
-    if name not in factories:
+    factory = REGISTRY.load(name)
+    if factory is None:
         raise ConfigError(f"unknown model '{spec}'", where="model",
                           fix=f"use one of: {', '.join(available_models())} "
                               "(e.g. 'embedded', 'gguf:PATH', 'openai:MODEL')")
-    factory = _resolve(factories[name])
     try:
         return factory(argument, **params)
     except TypeError as exc:

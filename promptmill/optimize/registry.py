@@ -1,13 +1,14 @@
-"""Find an optimizer by name, through the ``promptmill.optimizers`` entry points."""
+"""Find an optimizer by name, through the ``promptmill.optimizers`` entry points.
+
+Built-ins and plugins follow the one rule of ``promptmill.plugins`` (docs/plugins.md).
+"""
 
 from __future__ import annotations
 
-import importlib
-from functools import lru_cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import ConfigError
+from ..plugins import Registry
 from .base import Optimizer
 
 _BUILTINS = {
@@ -18,28 +19,20 @@ _BUILTINS = {
     "mipro": "promptmill.optimize.mipro:MIPRO",
     "fewshot": "promptmill.optimize.fewshot:FewShot",
     "auto": "promptmill.optimize.auto:Auto",
-}
+}  # also promptmill's entry points; this table serves a source checkout without metadata
 
-
-@lru_cache(maxsize=1)
-def _targets() -> dict[str, str]:
-    found = dict(_BUILTINS)
-    for ep in entry_points(group="promptmill.optimizers"):
-        found.setdefault(ep.name, ep.value)
-    return found
+REGISTRY = Registry("promptmill.optimizers", "optimizer", _BUILTINS)
 
 
 def available_optimizers() -> list[str]:
-    return sorted(_targets())
+    return REGISTRY.names()
 
 
 def get_optimizer(name: str, **options: Any) -> Optimizer:
-    target = _targets().get(name)
-    if target is None:
+    cls = REGISTRY.load(name)
+    if cls is None:
         raise ConfigError(f"unknown optimization method '{name}'", where="--method",
                           fix=f"use one of: {', '.join(available_optimizers())}")
-    module, _, attr = target.partition(":")
-    cls = getattr(importlib.import_module(module), attr)
     try:
         return cls(**options)
     except TypeError as exc:

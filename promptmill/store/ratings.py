@@ -1,26 +1,21 @@
 """Human ratings in the store: the workbench's scores and comments on a run's outputs.
 
-The ``human`` metric and reviewers' feedback read ratings from here, so the metrics package
-never opens a database: :func:`human_metric` hands :class:`HumanRating` a lookup bound to a
-store, and :func:`bind_ratings` binds one to the ``human`` metric of a task config.
+Data access only, returning typed values: the store knows no metric. The ``human`` metric
+reads ratings through :func:`output_ratings`, bound to a store by its caller
+(``promptmill.ratings_binding``), so the metrics package never opens a database.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
 from . import schema
 from .db import Store
 
-if TYPE_CHECKING:
-    from ..metrics.human import HumanRating
-
 ra, re_, ru = schema.ratings, schema.results, schema.runs
-M = TypeVar("M")
 
 
 class RatingRow(TypedDict):
@@ -95,22 +90,3 @@ def rating_feedback(store: Store | str | None, task: str,
             found.setdefault(example_id, []).append(
                 {"output": output, "score": float(score), "comment": comment})
     return found
-
-
-def human_metric(store: Store | str | None = None, task: str | None = None,
-                 default: float = 0.0) -> HumanRating:
-    """The ``human`` metric reading ratings from ``store`` (a URL; None: the default store)."""
-    from ..metrics.human import HumanRating  # the store lends data to a metric, never back
-
-    return HumanRating(partial(output_ratings, open_store(store)), task=task, default=default)
-
-
-def bind_ratings(metric: M, store: Store | None = None) -> M:
-    """``metric``, with its ratings bound when it is a ``human`` metric that has none yet:
-    read from the store its config names, else from ``store``, else the default store."""
-    from ..metrics.human import HumanRating
-
-    if isinstance(metric, HumanRating) and metric.lookup is None:
-        source = open_store(metric.store if metric.store is not None else store)
-        metric.bind(partial(output_ratings, source))
-    return metric

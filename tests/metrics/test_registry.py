@@ -38,7 +38,9 @@ class Always(Metric):
 def fresh_registry(monkeypatch):
     """A registry without registered metrics or plugins, restored afterwards."""
     monkeypatch.setattr(registry, "_REGISTRY", {})
-    monkeypatch.setattr(registry, "_PLUGINS_LOADED", False)
+    registry.REGISTRY.clear()  # plugins are read again, through the entry points a test gives
+    yield
+    registry.REGISTRY.clear()
 
 
 def test_every_built_in_is_registered():
@@ -116,7 +118,6 @@ def test_plugins_add_names_but_replace_neither_built_ins_nor_registered(monkeypa
 
 
 def test_a_broken_plugin_fails_only_the_metric_asked_for(monkeypatch, fresh_registry):
-    monkeypatch.setattr(registry, "_BROKEN", {})
     group = "promptmill.metrics"
     plugins = [EntryPoint("broken", "no_such_module_anywhere:Metric", group),
                EntryPoint("mine", "promptmill.metrics.text:Contains", group)]

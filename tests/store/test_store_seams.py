@@ -11,6 +11,7 @@ from promptmill.metrics import get_metric
 from promptmill.metrics.human import HumanRating
 from promptmill.models.fake import FakeModel
 from promptmill.prompt import Prompt
+from promptmill.ratings_binding import bind_ratings
 from promptmill.store import adapters, ratings, traces, workbench
 from promptmill.task import Example
 
@@ -53,7 +54,7 @@ def test_a_task_configs_human_metric_reads_the_store_it_names(store, sqlite_url)
     metric = build_metric(cfg)
     assert isinstance(metric, HumanRating) and metric.lookup is not None
     assert metric.score("no", EXAMPLES[1]).value == 0.5
-    assert ratings.bind_ratings(get_metric("exact")).describe() == "exact"
+    assert bind_ratings(get_metric("exact")).describe() == "exact"
 
 
 def test_rating_rows_and_feedback_are_typed_dicts_from_the_store(store):

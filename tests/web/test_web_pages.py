@@ -238,7 +238,8 @@ def test_rating_an_unknown_example_is_a_404(client, web_store):
 
 
 def test_ratings_work_as_a_metric_and_as_feedback_text(web_store):
-    from promptmill.store.ratings import human_metric, rating_feedback
+    from promptmill.ratings_binding import human_metric
+    from promptmill.store.ratings import rating_feedback
     from promptmill.task import Example
     from promptmill.web.queries import add_rating
 

@@ -41,7 +41,7 @@ def test_an_embedded_model_job_from_the_playground_then_a_rating(client, web_sto
     first = rows[0]
     client.post(f"/runs/{run['id']}/rate", data={"example_id": first["example_id"], "score": "5",
                                                 "scale": "5", "comment": "correct and short"})
-    from promptmill.store.ratings import human_metric
+    from promptmill.ratings_binding import human_metric
     from promptmill.task import Example
 
     score = human_metric(store, task="reviews").score(first["output"],
