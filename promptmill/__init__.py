@@ -32,7 +32,8 @@ _EXPORTS = {
     "DemoSelector": "promptmill.context", "KnowledgeBase": "promptmill.context",
     "KnowledgeContext": "promptmill.context", "IntentRouter": "promptmill.context",
     "Situation": "promptmill.context", "ContextBudget": "promptmill.context",
-    "load_task": "promptmill.api", "evaluate": "promptmill.api", "compare": "promptmill.api",
+    "load_task": "promptmill.api", "evaluate": "promptmill.api", "setup": "promptmill.api",
+    "Setup": "promptmill.assembly", "compare": "promptmill.api",
     "runs": "promptmill.api", "show": "promptmill.api", "export": "promptmill.api",
     "diagnose": "promptmill.diagnosis", "Diagnosis": "promptmill.diagnosis",
     "compare_runs": "promptmill.diagnosis.compare", "HumanRating": "promptmill.metrics.human",
@@ -72,6 +73,7 @@ __all__ = [
     "RayExecutor",
     "Renderer",
     "Score",
+    "Setup",
     "Situation",
     "Store",
     "Task",
@@ -98,6 +100,7 @@ __all__ = [
     "register_metric",
     "run_injection",
     "runs",
+    "setup",
     "show",
 ]
 
@@ -106,7 +109,7 @@ __getattr__, __dir__ = _lazy_exports("promptmill", globals(), _EXPORTS)
 
 
 if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
-    from .api import compare, evaluate, export, load_task, runs, show
+    from .api import compare, evaluate, export, load_task, runs, setup, show
     from .config import TaskConfig, load_task_config
     from .constrain import OutputSpec
     from .context import (
@@ -135,6 +138,7 @@ if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .prompt import Demo, Prompt
     from .rendering import Renderer, build_request
     from .serve import load_served_prompt
+    from .assembly import Setup
     from .stats import mean_ci, paired_test
     from .store.db import Store
     from .task import Example, FieldMap, Task, load_examples

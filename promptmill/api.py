@@ -9,15 +9,31 @@ from pathlib import Path
 from typing import Any
 
 from .config import TaskConfig, load_task_config
-from .errors import ConfigError, PromptmillError, TemplateError
-from .evaluation import EvalResult, Evaluator
+from .errors import ConfigError, PromptmillError
+from .evaluation import EvalResult
 from .metrics import Metric, get_metric
-from .models.base import GenerationParams, Model
-from .models.registry import load_model
-from .prompt import Prompt, parse_prompt_ref
+from .models.base import Model
+from .prompt import Prompt
+from .assembly import (
+    Setup,
+    assemble,
+    build_context,
+    build_model,
+    check_prompt_fields,
+    config_record,
+    generation_params,
+    model_choice,
+    resolve_prompt,
+)
 from .stats import PairedComparison, paired_test
 from .store.db import Store
 from .task import FieldMap, Task, load_examples
+
+# Most building blocks live in promptmill.assembly; these names stay importable from here.
+__all__ = ["Setup", "build_context", "build_metric", "build_model", "check_prompt_fields",
+           "compare", "config_record", "evaluate", "export", "field_map", "generation_params",
+           "load_task", "model_choice", "resolve_prompt", "runs", "segment_scores", "setup",
+           "show", "task_config_from_record"]
 
 
 def load_task(config: TaskConfig | str | Path) -> tuple[TaskConfig, Task]:
@@ -33,68 +49,26 @@ def field_map(cfg: TaskConfig) -> FieldMap:
                     answers=cfg.data.answers, id=cfg.data.id)
 
 
-def check_prompt_fields(prompt: Prompt, cfg: TaskConfig, where: str) -> Prompt:
-    """A template variable the data does not have is an error before any call is made."""
-    unknown = sorted(_template_variables(prompt, where) - set(cfg.data.input))
-    if unknown:
-        raise ConfigError(f"the prompt template uses '{unknown[0]}', which is not an input field "
-                          f"(inputs: {', '.join(cfg.data.input)})", where=where,
-                          fix=f"add '{unknown[0]}' to data.input in {cfg.source} or change the "
-                              "template")
-    return prompt
-
-
-def _template_variables(prompt: Prompt, where: str) -> set[str]:
-    """The template's variables; a template that does not parse names the prompt and line."""
-    import jinja2
-
-    try:
-        return prompt.variables()
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template syntax error at line {exc.lineno}: {exc.message}",
-                            where=where, fix="check the {{ }} and {% %} pairs in the template"
-                            ) from None
-    except RecursionError:
-        raise TemplateError("the template nests too deeply to parse", where=where,
-                            fix="flatten the nested expressions") from None
-
-
-def resolve_prompt(ref: str | Prompt | None, cfg: TaskConfig, store: Store) -> Prompt:
-    """A Prompt object, a YAML file path, or NAME[@VERSION|@TAG] from the store."""
-    if ref is None:
-        prompt = cfg.prompt if cfg.prompt.name else cfg.prompt.model_copy(update={"name": cfg.name})
-        where = (f"{cfg.prompt_source}: template" if cfg.prompt_source
-                 else f"{cfg.source}: prompt.template")
-        return check_prompt_fields(prompt, cfg, where)
-    if isinstance(ref, Prompt):
-        return check_prompt_fields(ref, cfg, f"prompt '{ref.name or ref.hash}'")
-    path = Path(ref)
-    if path.suffix in (".yaml", ".yml", ".json") or path.exists():
-        prompt = Prompt.from_file(path)
-        prompt = prompt if prompt.name else prompt.model_copy(update={"name": path.stem})
-        return check_prompt_fields(prompt, cfg, f"{path}: template")
-    name, version = parse_prompt_ref(ref)
-    row = store.get_prompt(name, version)
-    prompt = Prompt.model_validate({**json.loads(row["body"]), "name": name})
-    return check_prompt_fields(prompt, cfg, f"prompt {name}@{row['version']}")
-
-
-def build_model(cfg: TaskConfig, spec: str | None = None) -> Model:
-    if spec is None:
-        return load_model(cfg.model.name, **cfg.model.params)
-    return load_model(spec, **(cfg.model.params if spec == cfg.model.name else {}))
-
-
 def build_metric(cfg: TaskConfig) -> Metric:
-    from .store.ratings import bind_ratings  # the human metric reads ratings the store lends
+    from .ratings_binding import bind_ratings  # the human metric reads ratings the store lends
 
     return bind_ratings(get_metric(cfg.metric.name, cfg.metric.params, base_dir=cfg.base_dir))
 
 
-def generation_params(cfg: TaskConfig) -> GenerationParams:
-    g = cfg.generation
-    return GenerationParams(max_tokens=g.max_tokens, temperature=g.temperature, top_p=g.top_p,
-                            seed=g.seed, stop=tuple(g.stop), logprobs=g.logprobs)
+def setup(config: TaskConfig | str | Path, *, prompt: str | Prompt | None = None,
+          model: str | Model | None = None, store: Store | None = None,
+          metric: Metric | None = None, logprobs: bool = False,
+          prompt_label: str | None = None) -> Setup:
+    """The one assembly path from a task config: its task, the prompt resolved and checked
+    (``prompt`` as ``resolve_prompt`` takes it; None for the config's), the metric, the
+    generation params (``logprobs`` forces log-probabilities on) and the model, loaded on
+    first use unless a Model is given. Close it, or use it as a context manager.
+    ``prompt_label`` names a given Prompt object in errors.
+    """
+    cfg, task = load_task(config)
+    chosen = resolve_prompt(prompt, cfg, store, prompt_label)
+    return assemble(cfg, task, chosen, build_metric(cfg) if metric is None else metric,
+                    model=model, store=store, logprobs=logprobs)
 
 
 def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None, *,
@@ -102,25 +76,10 @@ def evaluate(config: TaskConfig | str | Path, prompt: str | Prompt | None = None
              cache: bool = True, limit: int | None = None, progress: bool = False,
              resume: bool = True) -> EvalResult:
     """Evaluate a prompt on one split of a task and keep every call and score in the store."""
-    cfg, task = load_task(config)
-    store = store or Store()
-    chosen = resolve_prompt(prompt, cfg, store)
-    backend = model if isinstance(model, Model) else build_model(cfg, model)
-    examples = task.split(split)[: limit or None]
-    evaluator = Evaluator(backend, build_metric(cfg), store, params=generation_params(cfg),
-                          cache=cache, mode=cfg.model.mode, progress=progress,
-                          demo_pool=task.train)
-    return evaluator.evaluate(examples, chosen, task=cfg.name, split=split, resume=resume,
-                              config=config_record(cfg),
-                              contextualizer=build_context(cfg, task, backend))
-
-
-def build_context(cfg: TaskConfig, task: Task, model: Model):
-    """The contextualizer chain of the config's ``context:`` section, or None."""
-    from .context.factory import build_contextualizer
-
-    return build_contextualizer(cfg.context, task, model, base_dir=cfg.base_dir,
-                                reserve_output=cfg.generation.max_tokens, source=cfg.source)
+    with setup(config, prompt=prompt, model=model, store=store or Store()) as s:
+        return s.evaluator(cache=cache, progress=progress).evaluate(
+            s.examples(split, limit), s.prompt, task=s.cfg.name, split=split, resume=resume,
+            config=s.record(), contextualizer=s.contextualizer)
 
 
 def segment_scores(run_id: int, *, store: Store | None = None) -> dict[str, Any]:
@@ -132,11 +91,6 @@ def segment_scores(run_id: int, *, store: Store | None = None) -> dict[str, Any]
     if not segments:
         return {}
     return scores_by_segment(segments, store.scores_by_example(run_id))
-
-
-def config_record(cfg: TaskConfig) -> dict[str, Any]:
-    """What a run keeps of its config: enough to rebuild the task for a replay."""
-    return {**cfg.model_dump(mode="json"), "base_dir": str(cfg.base_dir.resolve())}
 
 
 def task_config_from_record(record: dict[str, Any]) -> TaskConfig:

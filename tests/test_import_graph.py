@@ -23,10 +23,6 @@ PACKAGE_DIR = Path(promptmill.__file__).parent
 ALLOWED_CYCLES: list[frozenset[str]] = [
     # type-only: the lease code names Store in its annotations (under TYPE_CHECKING)
     frozenset({"promptmill.store.db", "promptmill.store.locks"}),
-    # the executor reaches into the Evaluator (issue 13, seam 3 removes it)
-    frozenset({"promptmill.distributed", "promptmill.evaluation"}),
-    # one CLI command calls another as a function (issue 13, seam 2 removes it)
-    frozenset({"promptmill.cli.evaluate", "promptmill.cli.optimize"}),
 ]
 
 # The core modules of seam 5: none of them may be part of any cycle at all.

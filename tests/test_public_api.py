@@ -26,6 +26,7 @@ EXPECTED = {
     "HumanRating", "load_served_prompt", "export_prompt", "import_prompt", "run_injection",
     "Executor", "LocalExecutor", "RayExecutor", "TuneSettings", "TuneResult",
     "TransformersModel", "Renderer", "build_request",
+    "setup", "Setup",
 }
 
 

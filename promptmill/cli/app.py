@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from . import demo as demo_cmds
 from . import diagnose as diagnose_cmds
 from . import evaluate as evaluate_cmds
 from . import induce as induce_cmds
@@ -48,6 +49,7 @@ def root(
 
 scaffold.register(app)
 evaluate_cmds.register(app)
+demo_cmds.register(app)
 run_cmds.register(app)
 optimize_cmds.register(app)
 prompt_cmds.register(app)

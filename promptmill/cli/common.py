@@ -1,4 +1,5 @@
-"""Shared CLI pieces: the store option, one-line errors, and number formatting."""
+"""Shared CLI pieces: the store and executor options, the bundled example, one-line errors,
+and number formatting."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import functools
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from ..assembly import Setup
     from ..store.db import Store
 
 console = Console()
@@ -31,6 +34,27 @@ class State:
 
             cls._store = Store(cls.db_url)
         return cls._store
+
+
+def example_dir() -> Path:
+    """The bundled sentiment task that ``init`` copies and ``demo`` runs."""
+    return Path(__file__).resolve().parent.parent / "examples" / "sentiment"
+
+
+EXECUTOR_HELP = ("Where model calls run: local, ray (a local Ray instance) or ray://HOST:PORT "
+                 "(a cluster started with 'ray start --head'); each worker loads the model once.")
+
+
+def executor_for(choice: str | None, setup: Setup):
+    """The ``--executor`` choice, started: Ray workers load the same model as ``setup``'s."""
+    from ..distributed import RayExecutor, make_executor
+    from ..assembly import model_choice
+
+    runner = make_executor(choice, *model_choice(setup.cfg, setup.model_spec))
+    if isinstance(runner, RayExecutor):  # fail on a missing cluster before a run is recorded
+        with console.status(f"starting Ray workers ({runner.describe()})…"):
+            runner.start(setup.model.identity)
+    return runner
 
 
 def fmt_score(mean: float, low: float | None = None, high: float | None = None) -> str:

@@ -27,27 +27,25 @@ def induce_command(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Write instruction candidates from a handful of examples and rank them on validation."""
-    from ..api import build_metric, build_model, generation_params, load_task, resolve_prompt
+    from ..api import setup
     from ..induce import induce
     from ..models.registry import load_model
 
     store = State.store()
-    cfg, task = load_task(config)
-    seed_prompt = resolve_prompt(None, cfg, store)
     chosen = [] if strategy == ["none"] else strategy
-    with console.status(f"loading model {model or cfg.model.name}…"):
-        task_model = build_model(cfg, model)
-        proposer_model = load_model(proposer) if proposer else None
-    with console.status(f"inducing {n} instructions and ranking them on validation…"):
-        result = induce(task, task_model, build_metric(cfg), seed_prompt=seed_prompt,
-                        proposer=proposer_model, n=n, shots=shots, strategies=chosen,
-                        store=store, params=generation_params(cfg), limit=limit, seed=seed,
-                        mode=cfg.model.mode)
-    task_model.close()
+    with setup(config, model=model, store=store) as s:
+        with console.status(f"loading model {s.model_name}…"):
+            s.load_model()
+            proposer_model = load_model(proposer) if proposer else None
+        with console.status(f"inducing {n} instructions and ranking them on validation…"):
+            result = induce(s.task, s.model, s.metric, seed_prompt=s.prompt,
+                            proposer=proposer_model, n=n, shots=shots, strategies=chosen,
+                            store=store, params=s.params, limit=limit, seed=seed,
+                            mode=s.cfg.model.mode)
     saved = None
     if save and result.best.origin != "seed":
         best = result.best.prompt
-        saved = store.save_prompt(f"{cfg.name}-induced", best.content(), best.hash,
+        saved = store.save_prompt(f"{s.cfg.name}-induced", best.content(), best.hash,
                                   note=f"induced ({result.best.origin}), validation "
                                        f"{result.best.mean:.3f}")
     if as_json:

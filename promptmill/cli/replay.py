@@ -29,58 +29,53 @@ def replay(run: str = typer.Argument(..., help="Run id (an eval or an optimize r
     console.print(f"[green]run {info['id']} replayed exactly[/] from the record and the cache")
 
 
-def _recorded(info):
-    """The run's config record, its task, a cache-only model and the same context chain."""
-    from ..api import build_context, load_task, task_config_from_record
+def _recorded(store, info, record, prompt):
+    """The Setup of the run's recorded task and ``prompt`` with a cache-only model, so the
+    same context chain and the same calls come back."""
+    from ..api import setup, task_config_from_record
     from ..models.replay import CacheOnlyModel
 
-    record = json.loads(info["config"])
-    cfg, task = load_task(task_config_from_record(record))
-    model = CacheOnlyModel(info["model_identity"])
-    return record, cfg, task, model, build_context(cfg, task, model)
+    return setup(task_config_from_record(record), prompt=prompt,
+                 model=CacheOnlyModel(info["model_identity"]), store=store)
 
 
 def _replay_eval(store, info) -> list[str]:
-    from ..api import build_metric, generation_params
-    from ..evaluation import Evaluator
     from ..prompt import Prompt
 
-    _, cfg, task, model, context = _recorded(info)
-    recorded = store.scores_by_example(info["id"])
-    examples = [ex for ex in task.split("all") if ex.id in recorded]
     stored = store.get_prompt_by_id(info["prompt_id"])
     prompt = Prompt.from_stored(stored["body"], f"{stored['name']}@{stored['version']}")
-    evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
-                          mode=cfg.model.mode, progress=False, demo_pool=task.train)
-    replayed = {s.example.id: s.score for s in evaluator.score_examples(
-        prompt, examples, contextualizer=context)}
+    s = _recorded(store, info, json.loads(info["config"]), prompt)
+    recorded = store.scores_by_example(info["id"])
+    examples = [ex for ex in s.examples("all") if ex.id in recorded]
+    replayed = {x.example.id: x.score for x in s.evaluator(progress=False).score_examples(
+        s.prompt, examples, contextualizer=s.contextualizer)}
     return [f"example {k}: recorded {v} replayed {replayed.get(k)}"
             for k, v in recorded.items() if replayed.get(k) != v]
 
 
 def _replay_optimization(store, info) -> list[str]:
-    from ..api import build_metric, generation_params
     from ..metrics.human import WithReviewerComments
     from ..models.replay import CacheOnlyModel
     from ..optimize import Budget, optimize
     from ..prompt import Prompt
 
-    record, cfg, task, model, context = _recorded(info)
-    metric = build_metric(cfg)
+    record = json.loads(info["config"])
+    s = _recorded(store, info, record, Prompt.from_stored(record["seed_prompt"],
+                                                          "the run's seed prompt"))
+    metric = s.metric
     if record.get("human_feedback"):  # the comments the search saw, not today's
         metric = WithReviewerComments(metric, record["human_feedback"])
     opt = dict(record["optimizer"])
     method = opt.pop("method")
     proposer = record["proposer"]
-    result = optimize(task, Prompt.from_stored(record["seed_prompt"], "the run's seed prompt"),
-                      model, metric=metric,
+    result = optimize(s.task, s.prompt, s.model, metric=metric,
                       budget=Budget(**record["budget"]), method=method, options=opt,
                       proposer=None if proposer == info["model_identity"]
                       else CacheOnlyModel(proposer), store=store,
-                      params=generation_params(cfg), alpha=record["alpha"], gate=record["gate"],
-                      seed=info["seed"], mode=cfg.model.mode, resume=False,
+                      params=s.params, alpha=record["alpha"], gate=record["gate"],
+                      seed=info["seed"], mode=s.cfg.model.mode, resume=False,
                       prompt_name=record.get("prompt_name"), config=record,
-                      contextualizer=context)
+                      contextualizer=s.contextualizer)
     return _compare_searches(store.candidates(info["id"]), store.candidates(result.run_id),
                              record.get("result", {}), result.summary())
 

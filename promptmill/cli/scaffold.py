@@ -7,11 +7,7 @@ from pathlib import Path
 
 import typer
 
-from .common import console, fail
-
-
-def example_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "examples" / "sentiment"
+from .common import console, example_dir, fail
 
 
 def init(directory: Path = typer.Argument(Path("promptmill-task"),

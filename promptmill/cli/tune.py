@@ -79,12 +79,12 @@ def base_spec(cfg, override: str | None) -> str:
                       fix="pass --base embedded, --base PATH.gguf or --base MODEL_FOLDER")
 
 
-def _load(config: Path, prompt_ref: str | None):
-    from ..api import build_metric, generation_params, load_task, resolve_prompt
+def _setup(config: Path, prompt_ref: str | None):
+    """The task, prompt, metric and params to tune with; the task's model is loaded only if
+    a step uses it (tuning loads its own base)."""
+    from ..api import setup
 
-    cfg, task = load_task(config)
-    prompt = resolve_prompt(prompt_ref, cfg, State.store())
-    return cfg, task, prompt, build_metric(cfg), generation_params(cfg)
+    return setup(config, prompt=prompt_ref, store=State.store())
 
 
 @tune_app.command("run")
@@ -128,18 +128,18 @@ def tune_command(
     """
     from ..tune.train import tune
 
-    cfg, task, chosen, metric, params = _load(config, prompt)
+    s = _setup(config, prompt)
     settings = _settings(method, lr, epochs, max_steps, batch_size, grad_accum, max_length,
                          rank, alpha, virtual_tokens, patience, eval_limit, checkpoint_every,
                          seed)
-    name = name or f"{cfg.name}-{method}"
-    source = base_spec(cfg, base)
+    name = name or f"{s.cfg.name}-{method}"
+    source = base_spec(s.cfg, base)
     with console.status(f"loading base model {source}…"):
         from ..tune.base import load_base
 
         load_base(source)
-    result = tune(task, chosen, metric, name=name, base=source, settings=settings,
-                  store=State.store(), params=params, resume=not fresh, progress=not quiet,
+    result = tune(s.task, s.prompt, s.metric, name=name, base=source, settings=settings,
+                  store=s.store, params=s.params, resume=not fresh, progress=not quiet,
                   threads=threads)
     _print_tune(result)
 
@@ -195,12 +195,12 @@ def search_command(
     from ..tune.search import search
     from ..tune.settings import TuneSettings
 
-    cfg, task, chosen, metric, params = _load(config, prompt)
+    s = _setup(config, prompt)
     fixed = TuneSettings(method=method, batch_size=batch_size, max_length=max_length,
                          eval_limit=eval_limit, max_steps=max_steps, seed=seed)
-    result = search(task, chosen, metric, method=method, base=base_spec(cfg, base),
-                    store=State.store(), trials=trials, max_epochs=max_epochs,
-                    study_name=study, seed=seed, fixed=fixed, params=params, threads=threads)
+    result = search(s.task, s.prompt, s.metric, method=method, base=base_spec(s.cfg, base),
+                    store=s.store, trials=trials, max_epochs=max_epochs,
+                    study_name=study, seed=seed, fixed=fixed, params=s.params, threads=threads)
     from rich.table import Table
 
     if result.failed_stale:
@@ -243,12 +243,11 @@ def augment_command(
     import json
     from dataclasses import replace
 
-    from ..api import build_model
     from ..tune.augment import augment
 
-    cfg, task, chosen, metric, params = _load(config, None)
-    paraphraser = build_model(cfg) if paraphrase else None
-    made = augment(task.train, rules=[r for r in rules.split(",") if r],
+    s = _setup(config, None)
+    paraphraser = s.model if paraphrase else None
+    made = augment(s.task.train, rules=[r for r in rules.split(",") if r],
                    per_example=per_example, paraphraser=paraphraser, seed=seed)
     with out.open("w", encoding="utf-8") as fh:
         for ex in made.examples:
@@ -261,12 +260,12 @@ def augment_command(
 
     settings = _settings(method, None, epochs, max_steps, 8, 1, 128, 8, 16, 16, 0, None, None,
                          seed)
-    source = base_spec(cfg, None)
+    source = base_spec(s.cfg, None)
     scores = {}
-    for label, train in (("plain", task.train), ("augmented", made.examples)):
-        result = tune(replace(task, train=list(train)), chosen, metric,
-                      name=f"{cfg.name}-{method}-{label}", base=source, settings=settings,
-                      store=State.store(), params=params, resume=False, threads=threads)
+    for label, train in (("plain", s.task.train), ("augmented", made.examples)):
+        result = tune(replace(s.task, train=list(train)), s.prompt, s.metric,
+                      name=f"{s.cfg.name}-{method}-{label}", base=source, settings=settings,
+                      store=s.store, params=s.params, resume=False, threads=threads)
         scores[label] = result.best_score
     console.print(f"validation: plain {_num(scores['plain'])}, augmented "
                   f"{_num(scores['augmented'])}")
@@ -290,11 +289,11 @@ def pipeline_command(
 
     from ..tune.pipeline import run_pipeline
 
-    cfg, task, chosen, metric, params = _load(config, None)
+    s = _setup(config, None)
     settings = _settings(method, None, epochs, max_steps, 8, 1, 128, 8, 16, 16, 1, None, None,
                          seed)
-    rows = run_pipeline(task, chosen, metric, name=name or f"{cfg.name}-pipeline",
-                        base=base_spec(cfg, base), store=State.store(), params=params,
+    rows = run_pipeline(s.task, s.prompt, s.metric, name=name or f"{s.cfg.name}-pipeline",
+                        base=base_spec(s.cfg, base), store=s.store, params=s.params,
                         budget_calls=budget_calls, settings=settings, threads=threads,
                         seed=seed)
     table = Table(title="Pipeline (test split)", title_justify="left")

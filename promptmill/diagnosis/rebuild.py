@@ -3,43 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import PromptmillError
 from ..evaluation import Evaluator
 from ..models.base import Model
+from ..assembly import Setup
 from ..store.db import Store
-from ..task import Example, Task
+from ..task import Example
 from .data import DiagnoseError, RunData
 
 
 @dataclass
 class Rebuilt:
-    cfg: Any
-    task: Task
+    """A run's Setup (its recorded task config; the model loads on first use) and the examples
+    of its split that it scored."""
+
+    setup: Setup
     examples: list[Example]
-    model: Model
 
-    def evaluator(self, store: Store, logprobs: bool = False, progress: bool = False
-                  ) -> Evaluator:
-        from ..api import build_metric, generation_params
+    @property
+    def task(self):
+        return self.setup.task
 
-        cfg = self.cfg
-        if logprobs:
-            cfg = cfg.model_copy(update={"generation": cfg.generation.model_copy(
-                update={"logprobs": True})})
-        return Evaluator(self.model, build_metric(cfg), store, params=generation_params(cfg),
-                         mode=cfg.model.mode, progress=progress, demo_pool=self.task.train)
+    def evaluator(self, store: Store, progress: bool = False) -> Evaluator:
+        return self.setup.evaluator(progress=progress, store=store)
 
     def contextualizer(self):
-        from ..api import build_context
-
-        return build_context(self.cfg, self.task, self.model)
+        return self.setup.contextualizer
 
 
-def rebuild(data: RunData, model: Model | str | None = None) -> Rebuilt:
+def rebuild(data: RunData, model: Model | str | None = None, *, logprobs: bool = False
+            ) -> Rebuilt:
     """The task config, examples and model a run recorded; a clear error when they are gone."""
-    from ..api import build_model, load_task, task_config_from_record
+    from ..api import setup, task_config_from_record
 
     run_id = data.run["id"]
     if "data" not in data.config:
@@ -48,15 +44,15 @@ def rebuild(data: RunData, model: Model | str | None = None) -> Rebuilt:
                             fix="evaluate through a task config (promptmill eval CONFIG) and "
                                 "diagnose that run")
     try:
-        cfg, task = load_task(task_config_from_record(data.config))
+        built = setup(task_config_from_record(data.config), prompt=data.prompt, model=model,
+                      logprobs=logprobs)
     except PromptmillError as exc:
         raise DiagnoseError(f"cannot reload run {run_id}'s task ({exc.one_line()})",
                             where=f"run {run_id}",
                             fix="run diagnose where the task's data files are") from None
     wanted = {r.example_id for r in data.rows}
-    examples = [ex for ex in task.split(data.run["split"]) if ex.id in wanted]
-    backend = model if isinstance(model, Model) else build_model(cfg, model)
-    return Rebuilt(cfg=cfg, task=task, examples=examples, model=backend)
+    examples = [ex for ex in built.examples(data.run["split"]) if ex.id in wanted]
+    return Rebuilt(setup=built, examples=examples)
 
 
 def rescore_with_logprobs(store: Store, data: RunData, model: Model | str | None = None) -> int:
@@ -64,9 +60,10 @@ def rescore_with_logprobs(store: Store, data: RunData, model: Model | str | None
     if data.prompt is None:
         raise DiagnoseError(f"run {data.run['id']} has no saved prompt",
                             where=f"run {data.run['id']}", fix="evaluate with a saved prompt")
-    built = rebuild(data, model)
-    result = built.evaluator(store, logprobs=True, progress=True).evaluate(
-        built.examples, data.prompt, task=data.run["task"], split=data.run["split"],
-        prompt_name=data.prompt_name, config=data.config,
-        contextualizer=built.contextualizer())
+    built = rebuild(data, model, logprobs=True)
+    with built.setup:
+        result = built.evaluator(store, progress=True).evaluate(
+            built.examples, data.prompt, task=data.run["task"], split=data.run["split"],
+            prompt_name=data.prompt_name, config=data.config,
+            contextualizer=built.contextualizer())
     return result.run_id

@@ -168,15 +168,15 @@ def load_served_prompt(store: Store, ref: str, *, config: str | Path | None = No
 
 def _with_config(row: dict[str, Any], prompt: Prompt, config: Path,
                  model: str | Model | None) -> ServedPrompt:
-    from ..api import build_context, build_model, check_prompt_fields, generation_params, load_task
+    from ..api import setup
+    from ..metrics import get_metric
 
-    cfg, task = load_task(config)
-    check_prompt_fields(prompt, cfg, f"prompt {row['name']}@{row['version']}")
-    backend = model if isinstance(model, Model) else build_model(cfg, model)
-    return ServedPrompt(row["name"], row["version"], row["id"], prompt, backend,
-                        params=generation_params(cfg), mode=cfg.model.mode,
-                        contextualizer=build_context(cfg, task, backend),
-                        demo_pool=list(task.train))
+    # serving scores nothing: the config's own metric (maybe a judge or user code) is not built
+    s = setup(config, prompt=prompt, model=model, metric=get_metric("exact"),
+              prompt_label=f"prompt {row['name']}@{row['version']}")
+    return ServedPrompt(row["name"], row["version"], row["id"], s.prompt, s.model,
+                        params=s.params, mode=s.cfg.model.mode, contextualizer=s.contextualizer,
+                        demo_pool=list(s.task.train))
 
 
 def _check_needs_no_config(prompt: Prompt, ref: str) -> None:

@@ -141,28 +141,17 @@ def choose_examples(form: PlaygroundForm, task) -> list:
     return chosen
 
 
-def run_examples(store, cfg, task, prompt: Prompt, examples: list, split: str,
+def run_examples(store, cfg, prompt: Prompt, examples: list, split: str,
                  model_spec: str | None):
-    from ..api import (
-        build_context,
-        build_metric,
-        build_model,
-        check_prompt_fields,
-        config_record,
-        generation_params,
-    )
-    from ..evaluation import Evaluator
+    """Evaluate the playground's prompt on the chosen examples, as a recorded run."""
+    from ..api import check_prompt_fields, setup
 
-    check_prompt_fields(prompt, cfg, "prompt")
-    model = build_model(cfg, model_spec)
-    try:
-        evaluator = Evaluator(model, build_metric(cfg), store, params=generation_params(cfg),
-                              mode=cfg.model.mode, progress=False, demo_pool=task.train)
-        return evaluator.evaluate(examples, prompt, task=cfg.name, split=split,
-                                  prompt_name=prompt.name or cfg.name, config=config_record(cfg),
-                                  contextualizer=build_context(cfg, task, model))
-    finally:
-        model.close()
+    check_prompt_fields(prompt, cfg, "prompt")  # named as the page's text area, before setup
+    with setup(cfg, prompt=prompt, model=model_spec, store=store) as s:
+        return s.evaluator(progress=False).evaluate(
+            examples, s.prompt, task=cfg.name, split=split,
+            prompt_name=prompt.name or cfg.name, config=s.record(),
+            contextualizer=s.contextualizer)
 
 
 def _page(request: Request, form: PlaygroundForm, status_code: int = 200,
@@ -204,7 +193,7 @@ async def playground_action(request: Request):
     if form.errors:
         return _page(request, form, 422)
     try:
-        result = run_examples(store_of(request), cfg, task, prompt, examples, form.split,
+        result = run_examples(store_of(request), cfg, prompt, examples, form.split,
                               form.model or None)
     except PromptmillError as exc:
         form.errors["run"] = exc.one_line()

@@ -58,32 +58,19 @@ def run_eval(store: Store, cfg: dict[str, Any]) -> None:
 
 
 def run_optimize(store: Store, cfg: dict[str, Any]) -> None:
-    from ..api import (
-        build_context,
-        build_metric,
-        build_model,
-        config_record,
-        generation_params,
-        load_task,
-        resolve_prompt,
-    )
+    from ..api import setup
     from ..optimize import Budget
     from ..optimize import optimize as optimize_prompt
     from ..prompt import Prompt
 
-    task_cfg, task = load_task(cfg["config_path"])
     seed = Prompt.model_validate(cfg["prompt"]) if cfg.get("prompt") else None
-    seed_prompt = resolve_prompt(seed, task_cfg, store)
-    model = build_model(task_cfg, cfg.get("model") or None)
-    try:
-        optimize_prompt(task, seed_prompt, model, metric=build_metric(task_cfg),
+    with setup(cfg["config_path"], prompt=seed, model=cfg.get("model") or None,
+               store=store) as s:
+        optimize_prompt(s.task, s.prompt, s.model, metric=s.metric,
                         budget=Budget(calls=cfg.get("budget_calls")),
-                        method=cfg.get("method", "auto"), store=store,
-                        params=generation_params(task_cfg), mode=task_cfg.model.mode,
-                        config=config_record(task_cfg),
-                        contextualizer=build_context(task_cfg, task, model))
-    finally:
-        model.close()
+                        method=cfg.get("method", "auto"), store=store, params=s.params,
+                        mode=s.cfg.model.mode, config=s.record(),
+                        contextualizer=s.contextualizer)
 
 
 def main(argv: list[str]) -> int:
