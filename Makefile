@@ -55,8 +55,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.test-installed
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# ruff, then the layer contracts of pyproject.toml (import-linter), then the types (mypy).
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check promptmill tests benchmarks
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_eval.py

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     ROOT,
     emit,
     environment,
@@ -40,16 +40,16 @@ from common import (  # noqa: E402
     simple_ii_tasks,
 )
 
-from promptmill.constrain import OutputSpec  # noqa: E402
-from promptmill.context import DemoSelector, KnowledgeBase, KnowledgeContext  # noqa: E402
-from promptmill.evaluation import Evaluator  # noqa: E402
-from promptmill.metrics import get_metric  # noqa: E402
-from promptmill.models import GenerationParams, load_model  # noqa: E402
-from promptmill.prompt import Prompt  # noqa: E402
-from promptmill.stats import paired_test  # noqa: E402
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.strategies import closed_label_set  # noqa: E402
-from promptmill.task import Example  # noqa: E402
+from promptmill.constrain import OutputSpec
+from promptmill.context import DemoSelector, KnowledgeBase, KnowledgeContext
+from promptmill.evaluation import Evaluator
+from promptmill.metrics import get_metric
+from promptmill.models import GenerationParams, load_model
+from promptmill.prompt import Prompt
+from promptmill.stats import paired_test
+from promptmill.store.db import Store
+from promptmill.strategies import closed_label_set
+from promptmill.task import Example
 
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
 KB_DIR = ROOT / "benchmarks" / "kb_manual"

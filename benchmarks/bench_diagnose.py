@@ -30,15 +30,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, environment, load_ii, require_data, simple_ii_tasks  # noqa: E402
+from common import emit, environment, load_ii, require_data, simple_ii_tasks
 
-from promptmill.evaluation import Evaluator  # noqa: E402
-from promptmill.metrics import get_metric  # noqa: E402
-from promptmill.models import GenerationParams  # noqa: E402
-from promptmill.models.fake import FakeModel  # noqa: E402
-from promptmill.prompt import Prompt  # noqa: E402
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.task import Example  # noqa: E402
+from promptmill.evaluation import Evaluator
+from promptmill.metrics import get_metric
+from promptmill.models import GenerationParams
+from promptmill.models.fake import FakeModel
+from promptmill.prompt import Prompt
+from promptmill.store.db import Store
+from promptmill.task import Example
 
 PARAMS = GenerationParams(max_tokens=16, temperature=0.0, seed=0, logprobs=True)
 

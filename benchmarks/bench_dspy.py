@@ -298,7 +298,7 @@ def evaluate(program, examples, kind: str) -> tuple[list[float], list[str | None
     for example in examples:
         try:
             output = program(**example.inputs()).output
-        except Exception:  # noqa: BLE001 - DSPy raises AdapterParseError and litellm errors
+        except Exception:  # DSPy raises AdapterParseError and litellm errors
             output = None
         outputs.append(output)
         scores.append(score(kind, output, example))
@@ -415,7 +415,7 @@ def run_optimizer(name, task, train, val, test, metric, lm, prompt_lm, meter, ar
         try:
             program = OPTIMIZERS[name](seed_program(task), train, val, metric, lm, prompt_lm,
                                        args)
-        except Exception as exc:  # noqa: BLE001 - report the failure, keep the benchmark going
+        except Exception as exc:  # report the failure, keep the benchmark going
             program, error = seed_program(task), f"{type(exc).__name__}: {exc}"
     entry, values = test_entry(program, test, METRICS.get(task, "exact"), meter,
                                [e.id for e in test])

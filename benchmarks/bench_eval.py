@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, environment, load_ii, require_data, seed_instruction  # noqa: E402
+from common import emit, environment, load_ii, require_data, seed_instruction
 
-from promptmill.evaluation import Evaluator  # noqa: E402
-from promptmill.metrics import get_metric  # noqa: E402
-from promptmill.models import GenerationParams, load_model  # noqa: E402
-from promptmill.prompt import Demo, Prompt  # noqa: E402
-from promptmill.store.db import Store  # noqa: E402
+from promptmill.evaluation import Evaluator
+from promptmill.metrics import get_metric
+from promptmill.models import GenerationParams, load_model
+from promptmill.prompt import Demo, Prompt
+from promptmill.store.db import Store
 
 PARAMS = GenerationParams(max_tokens=16, temperature=0.0, seed=0)
 

@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, emit, environment  # noqa: E402
+from common import ROOT, emit, environment
 
 SECURITY = ROOT / "tests" / "security"
 

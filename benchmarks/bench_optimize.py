@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (  # noqa: E402
+from common import (
     emit,
     environment,
     load_ii,
@@ -28,13 +28,13 @@ from common import (  # noqa: E402
     simple_ii_tasks,
 )
 
-from promptmill.metrics import get_metric  # noqa: E402
-from promptmill.models import GenerationParams, load_model  # noqa: E402
-from promptmill.optimize import Budget, optimize  # noqa: E402
-from promptmill.prompt import Prompt  # noqa: E402
-from promptmill.stats import mean_ci  # noqa: E402
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.task import Task  # noqa: E402
+from promptmill.metrics import get_metric
+from promptmill.models import GenerationParams, load_model
+from promptmill.optimize import Budget, optimize
+from promptmill.prompt import Prompt
+from promptmill.stats import mean_ci
+from promptmill.store.db import Store
+from promptmill.task import Task
 
 PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit  # noqa: E402
+from common import emit
 
 BENCH_KEY_ENV = "PROMPTMILL_BENCH_KEY"
 BENCH_KEY = "bench-key-not-secret"

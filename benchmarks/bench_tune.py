@@ -39,16 +39,16 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit, environment, load_ii, metric_for, require_data, seed_instruction  # noqa: E402,I001
+from common import emit, environment, load_ii, metric_for, require_data, seed_instruction
 
-from promptmill.evaluation import Evaluator  # noqa: E402
-from promptmill.metrics import get_metric  # noqa: E402
-from promptmill.models.base import GenerationParams  # noqa: E402
-from promptmill.optimize import Budget, optimize  # noqa: E402
-from promptmill.prompt import Prompt  # noqa: E402
-from promptmill.stats import mean_ci, paired_test  # noqa: E402
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.task import Task  # noqa: E402
+from promptmill.evaluation import Evaluator
+from promptmill.metrics import get_metric
+from promptmill.models.base import GenerationParams
+from promptmill.optimize import Budget, optimize
+from promptmill.prompt import Prompt
+from promptmill.stats import mean_ci, paired_test
+from promptmill.store.db import Store
+from promptmill.task import Task
 
 TASKS = ("first_word_letter", "second_word_letter", "num_to_verbal")
 PARAMS = GenerationParams(max_tokens=12, temperature=0.0, seed=0)

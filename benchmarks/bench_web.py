@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import emit  # noqa: E402
+from common import emit
 
 TASKS = [f"task-{i}" for i in range(20)]
 LABELS = ["positive", "negative", "neutral"]

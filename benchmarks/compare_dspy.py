@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, emit, estimate  # noqa: E402
+from common import ROOT, emit, estimate
 
-from promptmill.stats import paired_test  # noqa: E402
+from promptmill.stats import paired_test
 
 RESULTS = ROOT / "benchmarks" / "results"
 

@@ -98,7 +98,9 @@ class OutputSpec(BaseModel):
             return False
         import jsonschema
 
-        return jsonschema.Draft202012Validator(self.json_schema).is_valid(value)
+        schema = self.json_schema
+        assert schema is not None  # exactly one of the three is set, checked on construction
+        return jsonschema.Draft202012Validator(schema).is_valid(value)
 
     def format_note(self) -> str:
         """A sentence for the prompt, so the model is told what the grammar will enforce."""
@@ -141,7 +143,7 @@ def _gbnf(key: str) -> str:
 
     try:
         return json_schema_to_gbnf(json.dumps(spec.json_schema))
-    except Exception as exc:  # noqa: BLE001 - the converter raises bare exceptions
+    except Exception as exc:  # the converter raises bare exceptions
         raise ConfigError(f"the JSON schema cannot be compiled to a grammar ({exc})",
                           where="output_spec.json_schema",
                           fix="use plain types, properties, enum, items and required") from None

@@ -34,7 +34,8 @@ def prompt_document(store: Store, ref: str) -> dict[str, Any]:
     """NAME[@VERSION|@TAG] from the store as a plain dict (what JSON and YAML files hold)."""
     name, version = parse_prompt_ref(ref)
     row = store.get_prompt(name, version)
-    tags = next((r["tags"] for r in store.list_prompts(row["name"]) if r["id"] == row["id"]), [])
+    tags: list[str] = next((r["tags"] for r in store.list_prompts(row["name"])
+                            if r["id"] == row["id"]), [])
     return {FORMAT_KEY: FORMAT_VERSION, "name": row["name"], "version": row["version"],
             "hash": row["hash"], "tags": tags, "note": row["note"],
             "prompt": json.loads(row["body"])}
@@ -188,7 +189,7 @@ def _completion_prefix(prompt: Prompt, empty: dict[str, str] | None) -> str:
 def _self_check(source: str, prompt: Prompt, ref: str) -> None:
     """Run the snippet here on probe inputs; it must render exactly what promptmill renders."""
     namespace: dict[str, Any] = {"__name__": "promptmill_snippet_check"}
-    exec(compile(source, f"<snippet {ref}>", "exec"), namespace)  # noqa: S102 - our own code
+    exec(compile(source, f"<snippet {ref}>", "exec"), namespace)  # our own code
     inputs = {f: f"<{f} 1\n2>" for f in prompt.variables()}
     context = {s: f"<{s}>" for s in prompt.context_slots} or None
     same = (namespace["messages"](inputs, context) == prompt.render_messages(inputs, context)

@@ -112,9 +112,9 @@ def redact(text: Any, extra: Iterable[str | None] = ()) -> Any:
     if not isinstance(text, str) or not text:
         return text
     secrets = known_secrets()
-    extra = tuple(s for s in extra if s and len(s) >= MIN_REGISTERED_LENGTH)
-    if extra:
-        secrets = tuple(sorted(set(secrets) | set(extra)))
+    registered = tuple(s for s in extra if s and len(s) >= MIN_REGISTERED_LENGTH)
+    if registered:
+        secrets = tuple(sorted(set(secrets) | set(registered)))
     return _redacted(text, secrets)
 
 

@@ -23,7 +23,7 @@ class Estimate:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95, resamples: int = 2000,
+def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95, resamples: int = 2000,
             seed: int = 0) -> Estimate:
     """Mean with a percentile bootstrap confidence interval."""
     from scipy import stats

@@ -380,7 +380,9 @@ def _json_records(data: Any, path: Path, fields: FieldMap) -> Iterator[tuple[str
                                 where=where, fix='write each record as {"field": value, ...}')
             yield where, dict(value, **({} if fields.id else {"_key": key}))
     elif isinstance(examples, list) or isinstance(data, list):
-        for index, row in enumerate(data if isinstance(data, list) else examples):
+        # a dict's "examples" list, or the top-level list itself
+        rows = examples if isinstance(examples, list) else data
+        for index, row in enumerate(rows):
             yield f"{path}: record {index + 1}", row
     else:
         raise DataError("expected a list of records or {'examples': ...}", where=str(path),

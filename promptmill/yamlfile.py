@@ -7,6 +7,7 @@ anything else kept in YAML load the same way without importing one another.
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,7 +49,8 @@ class _PlainLoader(yaml.SafeLoader):
     refused: a date or a number key would otherwise fail later, far from the file.
     """
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+    def construct_mapping(self, node: yaml.MappingNode,
+                          deep: bool = False) -> dict[Hashable, Any]:
         mapping = super().construct_mapping(node, deep=deep)
         return {k if isinstance(k, str) else json.dumps(k): v for k, v in mapping.items()}
 
@@ -58,7 +60,11 @@ def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> None:
         None, None, f"the tag {node.tag} does not hold plain data", node.start_mark)
 
 
-_PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return loader.construct_yaml_str(node)  # a date stays the text it was written as
+
+
+_PlainLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 for _tag in ("binary", "set", "omap", "pairs"):
     _PlainLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
 
@@ -76,10 +82,11 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, yaml.Node | None]:
 
 def _yaml_error(exc: yaml.YAMLError, path: Path, text: str) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
+    position = getattr(exc, "position", None)
     if mark is not None:
         line = mark.line + 1
-    elif isinstance(getattr(exc, "position", None), int):  # a ReaderError: a bad character
-        line = text.count("\n", 0, exc.position) + 1
+    elif isinstance(position, int):  # a ReaderError: a bad character
+        line = text.count("\n", 0, position) + 1
     else:
         line = None
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]

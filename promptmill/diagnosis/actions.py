@@ -76,7 +76,7 @@ def save_applied(store: Store, diagnosis: Diagnosis, wanted: Sequence[str]
         train = rebuild(data).task.train
     except PromptmillError:
         train = []  # labels and demos then come only from the prompt itself
-    confused = next((c.get("detail", {}).get("labels", []) for c in diagnosis.categories
+    confused: list[str] = next((c.get("detail", {}).get("labels", []) for c in diagnosis.categories
                      if c["category"] == "wrong_label"), [])
     new = apply_suggestions(data.prompt, chosen, train, confused)
     if new.hash == data.prompt.hash:

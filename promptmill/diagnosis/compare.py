@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,7 +88,8 @@ def _outputs(store: Store, run_id: int) -> dict[str, dict[str, Any]]:
     return {r["example_id"]: r for r in store.iter_results(run_id)}
 
 
-def compare_runs(run_refs: list[int | str], *, store: Store | None = None, alpha: float = 0.05,
+def compare_runs(run_refs: Sequence[int | str], *, store: Store | None = None,
+                 alpha: float = 0.05,
                  show: int = 20) -> MultiComparison:
     store = store or Store()
     if len(run_refs) < 2:

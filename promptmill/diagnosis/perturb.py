@@ -84,6 +84,7 @@ def shuffle_options(example: Example, rng: random.Random) -> Example | None:
     for slot, source in enumerate(order):
         line_no, letter, _ = options[slot]
         match = _OPTION_LINE.match(lines[line_no])
+        assert match is not None  # the options were found on these lines by this pattern
         lines[line_no] = lines[line_no][: match.start(2)] + options[source][2]
         moved[options[source][1].upper()] = letter
     return dataclasses.replace(

@@ -41,7 +41,8 @@ def _pct(share: float) -> str:
 def _category_suggestions(cat: str, count: int, share: float, detail: dict[str, Any]
                           ) -> list[Suggestion]:
     p = _pct(share)
-    table = {
+    # category -> (advice, the action it applies, None for advice only)
+    table: dict[str, tuple[str, dict[str, Any] | None]] = {
         "format_violation": (f"{p} of failures are format violations: add an output spec "
                              "(constrained output) so every answer has the required form",
                              {"kind": "output_format"}),
@@ -127,7 +128,7 @@ def _confused_demos(prompt: Prompt, train: Sequence[Example], labels: Sequence[s
     added = list(prompt.demos)
     for label in labels:
         picks = [ex for ex in train if ex.target == label][:per_label]
-        added += [Demo(inputs=ex.inputs, output=ex.target) for ex in picks
+        added += [Demo(inputs=ex.inputs, output=label) for ex in picks  # label == ex.target
                   if label not in have and field]
     return prompt.model_copy(update={"demos": tuple(added)})
 

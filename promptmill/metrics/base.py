@@ -46,7 +46,8 @@ class Metric(ABC):
         super().__init_subclass__(**kwargs)
         score = cls.__dict__.get("score")
         if inspect.isfunction(score) and not getattr(score, "_checks_range", False):
-            cls.score = _checked(score)  # built-ins, plugins and user classes alike
+            # built-ins, plugins and user classes alike: wrapping the method is the point
+            cls.score = _checked(score)  # type: ignore[method-assign]
 
     @abstractmethod
     def score(self, prediction: str, example: Example) -> Score:

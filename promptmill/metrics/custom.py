@@ -8,7 +8,7 @@ import numbers
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..errors import ConfigError, PromptmillError
 from ..task import Example, check_user_file
@@ -30,7 +30,7 @@ def _load_module(path: Path, where: str) -> Any:
         spec.loader.exec_module(module)
     except KeyboardInterrupt:
         raise
-    except BaseException as exc:  # noqa: BLE001 - sys.exit() in user code must not end promptmill
+    except BaseException as exc:  # sys.exit() in user code must not end promptmill
         sys.modules.pop(module_name, None)
         raise ConfigError(f"importing the metric file failed (it {_describe(exc)})",
                           where=where, fix="fix the error in that file") from exc
@@ -83,7 +83,7 @@ class PythonMetric(Metric):
             result = self.fn(prediction, example, **self.params)
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # noqa: BLE001 - sys.exit() and friends included
+        except BaseException as exc:  # sys.exit() and friends included
             raise PromptmillError(
                 f"the metric function {_describe(exc)} (example '{clip(example.id)}')",
                 where=self.where,
@@ -106,7 +106,8 @@ class PythonMetric(Metric):
                 fix="return a float in [0, 1], a bool, a (float, feedback) tuple or a "
                     "promptmill.metrics.Score")
         # Out of range, NaN or infinite: Metric checks every score and says so, never clamps.
-        return Score(result, feedback)
+        # kept as returned (a bool stays a bool in what is stored); Real is float-like enough
+        return Score(cast(float, result), feedback)
 
 
 def python_metric(name: str, params: dict[str, Any], base_dir: Path | None) -> PythonMetric:

@@ -52,7 +52,7 @@ def _encoder(model: str | None) -> Any:
             path = str(packaged_embedding_model_path()) if model is None else model
             try:
                 _ENCODERS[key] = st.SentenceTransformer(path, device="cpu")
-            except Exception as exc:  # noqa: BLE001 - loaders raise many types for a bad path
+            except Exception as exc:  # loaders raise many types for a bad path
                 raise ModelError(f"cannot load the embedding model ({exc})",
                                  where=f"metric.params.model: {path}",
                                  fix="give a local sentence-transformers model directory, "

@@ -99,7 +99,7 @@ class LLMJudge(Metric):
             text = judge.generate(self.messages(prediction, example), params).text
         except PromptmillError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a failed judge must not look like a 0 score
+        except Exception as exc:  # a failed judge must not look like a 0 score
             raise ModelError(f"the judge model failed ({type(exc).__name__}: {exc})",
                              where=f"metric llm_judge: {judge.identity}",
                              fix="check that the judge model runs: promptmill models") from exc

@@ -45,7 +45,7 @@ class Bleu(_ReferenceSimilarity):
         try:
             # effective_order is what sentence_bleu uses: short sentences are not zeroed.
             self._bleu = BLEU(lowercase=lowercase, tokenize=tokenize, effective_order=True)
-        except Exception as exc:  # noqa: BLE001 - sacrebleu raises several types for bad options
+        except Exception as exc:  # sacrebleu raises several types for bad options
             raise ConfigError(f"bad BLEU options ({exc})", where="metric.params",
                               fix="use tokenize: 13a, intl, char, none, zh or ja-mecab") from None
 

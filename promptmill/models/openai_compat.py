@@ -16,7 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..errors import ConfigError, ModelError
 from ..redact import redact, redact_url, register_secret, url_password
@@ -325,7 +325,7 @@ def _check_settings(model_name: str, timeout: float, max_retries: int, concurren
                               fix=f"use {expected}")
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

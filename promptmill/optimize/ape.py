@@ -69,7 +69,7 @@ def shorten(texts: Sequence[str], limit: int = 200) -> list[str]:
 
 def beats_incumbent(ctx: OptimizationContext, cand: Candidate) -> bool:
     """Worth a full validation run: better than the incumbent on the examples both have seen."""
-    inc = ctx.incumbent
+    inc = ctx.leader
     if cand is inc:
         return False
     shared = [k for k in cand.scores if k in inc.scores]
@@ -92,7 +92,7 @@ class APE(Optimizer):
         self.proposal_tokens = proposal_tokens
 
     def optimize(self, ctx: OptimizationContext) -> None:
-        winner = ctx.incumbent
+        winner = ctx.leader
         for round_no in range(1, self.rounds + 1):
             pool = self._pool(ctx, round_no, winner)
             if not pool:
@@ -108,7 +108,7 @@ class APE(Optimizer):
     def _pool(self, ctx: OptimizationContext, round_no: int,
               winner: Candidate) -> list[Candidate]:
         """New instructions and format variants, best bets first, cut to this round's share."""
-        base = ctx.incumbent
+        base = ctx.leader
         fresh = []
         if self._can_afford_proposals(ctx):  # else: format variants only, still a chance
             fresh = self._propose(ctx, base, winner, round_no)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..task import Example
 from .context import Candidate, OptimizationContext
 
 
-def validation_order(ctx: OptimizationContext) -> list:
+def validation_order(ctx: OptimizationContext) -> list[Example]:
     """One shuffled order of the validation split, so minibatches are nested prefixes."""
-    if not hasattr(ctx, "_validation_order"):
-        order = list(ctx.validation)
-        ctx.rng.shuffle(order)
-        ctx._validation_order = order
-    return ctx._validation_order
+    return ctx.validation_order()
 
 
 def successive_halving(ctx: OptimizationContext, candidates: Sequence[Candidate],

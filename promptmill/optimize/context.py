@@ -81,6 +81,7 @@ class OptimizationContext:
         self._step = 0
         self._proposals = 0
         self.max_instruction_chars = MAX_INSTRUCTION_CHARS  # raised by a longer seed
+        self._validation_order: list[Example] | None = None  # drawn on first use
 
     # --- candidates -----------------------------------------------------------------------
     def add_seed(self, prompt: Prompt) -> Candidate:
@@ -122,7 +123,7 @@ class OptimizationContext:
         try:
             self.evaluator.render(prompt, (self.validation or self.train)[0],
                                   self.contextualizer)
-        except Exception as exc:  # noqa: BLE001 - any render failure disqualifies a proposal
+        except Exception as exc:  # any render failure disqualifies a proposal
             return f"does not render: {exc}"
         return None
 
@@ -132,7 +133,7 @@ class OptimizationContext:
                                   self.contextualizer)
         except PromptmillError:
             raise  # already names the prompt field and the fix
-        except Exception as exc:  # noqa: BLE001 - one line for the user, whatever went wrong
+        except Exception as exc:  # one line for the user, whatever went wrong
             detail = " ".join(f"{type(exc).__name__}: {exc}".split())
             raise ConfigError(f"the seed prompt does not render ({detail})",
                               where=f"prompt {prompt.name or prompt.hash[:8]}",
@@ -175,6 +176,31 @@ class OptimizationContext:
         self._save(cand)
         self.event("new incumbent", cand,
                    detail={"reason": verdict.reason if verdict else "seed"})
+
+    @property
+    def leader(self) -> Candidate:
+        """The incumbent a search method starts from and refines.
+
+        ``optimize`` considers the seed before it hands the context to a method, so there is
+        always one by then; ``incumbent`` stays Optional for the machinery that runs earlier.
+        """
+        if self.incumbent is None:
+            raise ConfigError("a search method was started before the seed was considered",
+                              where="OptimizationContext.leader",
+                              fix="call ctx.consider(ctx.add_seed(prompt)) first")
+        return self.incumbent
+
+    def validation_order(self) -> list[Example]:
+        """One shuffled order of the validation split, so minibatches are nested prefixes.
+
+        Drawn from ``rng`` on first use, not here: a method that never asks for it leaves
+        the random stream (and so its results) as it was.
+        """
+        if self._validation_order is None:
+            order = list(self.validation)
+            self.rng.shuffle(order)
+            self._validation_order = order
+        return self._validation_order
 
     def can_afford(self, calls: int) -> bool:
         return self.spend.can_afford(calls)

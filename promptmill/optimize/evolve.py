@@ -118,7 +118,7 @@ class Evolve(Optimizer):
         self.merge_every, self.population_limit = merge_every, population_limit
 
     def optimize(self, ctx: OptimizationContext) -> None:
-        population, offered = [ctx.incumbent], set()
+        population, offered = [ctx.leader], set[int]()
         for iteration in range(1, self.iterations + 1):
             if not ctx.can_afford(self._iteration_cost() + self._reserve(ctx, population,
                                                                          offered)):
@@ -134,7 +134,7 @@ class Evolve(Optimizer):
               iteration: int) -> list[Candidate]:
         """One iteration's promising children: a merge when due and possible, else mutations."""
         # Before anything scores above 0 the front is empty: improve the incumbent.
-        front = pareto_front(population) or {ctx.incumbent: 1}
+        front = pareto_front(population) or {ctx.leader: 1}
         if self.merge_every and iteration % self.merge_every == 0:
             merged = self._merge(ctx, population)
             if merged is not None:
@@ -278,7 +278,7 @@ class Evolve(Optimizer):
         for cand in ranked:
             if cand is not ctx.incumbent and cand.index not in offered:
                 ids = list(cand.scores)
-                return cand if cand.mean(ids) > ctx.incumbent.mean(ids) else None
+                return cand if cand.mean(ids) > ctx.leader.mean(ids) else None
         return None
 
     def _offer_best(self, ctx: OptimizationContext, population: list[Candidate],

@@ -12,11 +12,16 @@ to the acceptance gate.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from ..prompt import Demo, DemoSelection
 from .bandit import successive_halving
 from .base import Optimizer
 from .context import OptimizationContext
 from .mutations import format_variants, sample_demos, with_demos
+
+# The DemoSelection methods that retrieve by similarity (``random`` is the fixed sets' job).
+RetrievalMethod = Literal["embedding", "bm25"]
 
 BOOTSTRAP_SLOT = 2  # the pool position of the bootstrapped candidate
 BOOTSTRAP_TRIES = 3  # training inputs tried per wanted trace, at most
@@ -34,7 +39,7 @@ class FewShot(Optimizer):
 
     def optimize(self, ctx: OptimizationContext) -> None:
         for _ in range(self.rounds):
-            base = ctx.incumbent
+            base = ctx.leader
             pool = self._propose(ctx, base)
             if not pool:
                 return
@@ -99,12 +104,13 @@ class FewShot(Optimizer):
                                                          "traces": len(traces)})
         return traces[: self.k]
 
-    def _retrieval_slots(self, ctx: OptimizationContext) -> dict[int, str]:
+    def _retrieval_slots(self, ctx: OptimizationContext) -> dict[int, RetrievalMethod]:
         """Which candidates retrieve their demos per input (the nearest training examples)
         instead of showing one fixed set: worth trying only with a pool to choose from."""
         if not self.retrieve or len(ctx.train) < 3 * self.k or self.n < 4:
             return {}
-        methods = ["embedding", "bm25"] if _embeddings_available() else ["bm25"]
+        methods: list[RetrievalMethod] = (["embedding", "bm25"] if _embeddings_available()
+                                          else ["bm25"])
         return {1 + 2 * j: method for j, method in enumerate(methods)}
 
 

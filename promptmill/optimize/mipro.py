@@ -66,7 +66,7 @@ class MIPRO(Optimizer):
         self.trials, self.minibatch, self.k = trials, minibatch, k
 
     def optimize(self, ctx: OptimizationContext) -> None:
-        base = ctx.incumbent
+        base = ctx.leader
         demo_sets = self._demo_sets(ctx, base.prompt)
         instructions = self._instructions(ctx, base.prompt, demo_sets)
         ctx.event("mipro search space", base, detail={
@@ -105,7 +105,8 @@ class MIPRO(Optimizer):
 
     def _induced(self, ctx: OptimizationContext, demo_sets: Sequence[DemoSet]) -> list[str]:
         """Ask the proposer for an instruction behind each sampled demo set in turn."""
-        sources = [d.examples for d in demo_sets if d.examples] or [ctx.train[: self.k]]
+        sources = ([d.examples for d in demo_sets if d.examples]
+                   or [tuple(ctx.train[: self.k])])
         texts = []
         for i in range(self.n_instructions):
             # Keep enough budget for one trial and the final full evaluation.

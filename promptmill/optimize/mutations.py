@@ -38,7 +38,8 @@ def sample_demos(train: Sequence[Example], k: int, rng: random.Random) -> list[E
     """k training examples, spread over distinct answers where possible (label balance)."""
     pool = list(train)
     rng.shuffle(pool)
-    chosen, seen = [], set()
+    chosen: list[Example] = []
+    seen: set[str | None] = set()
     for ex in pool:  # first pass: one per distinct answer
         if len(chosen) < k and ex.target not in seen:
             chosen.append(ex)

@@ -100,7 +100,7 @@ class OPRO(Optimizer):
 
     def _seed_history(self, ctx: OptimizationContext, examples: Sequence[Example]) -> History:
         """The incumbent and its format variants: a start a weak proposer can build on."""
-        base = ctx.incumbent
+        base = ctx.leader
         history = [base]
         ctx.evaluate(base, examples)  # usually cached: the seed was scored on all of validation
         # The note describing the answers' shape is the more informative one: score it first.
@@ -149,7 +149,7 @@ class OPRO(Optimizer):
     def _offer_best(self, ctx: OptimizationContext, history: History,
                     examples: Sequence[Example], offered: set[int]) -> None:
         """Offer the best so far to the gate, once, if it beats the incumbent on the batch."""
-        best, inc = ranked(history, examples)[-1], ctx.incumbent
+        best, inc = ranked(history, examples)[-1], ctx.leader
         if best is inc or best.index in offered:
             return
         if batch_score(best, examples) <= batch_score(inc, examples):

@@ -104,7 +104,7 @@ class ProTeGi(Optimizer):
                                                      first_batch)
 
     def optimize(self, ctx: OptimizationContext) -> None:
-        beam, offered = [ctx.incumbent], set()
+        beam, offered = [ctx.leader], set[int]()
         for round_no in range(self.rounds):
             children = [c for parent in beam for c in self._expand(ctx, parent)]
             children = self._affordable(ctx, beam, children)
@@ -158,7 +158,7 @@ class ProTeGi(Optimizer):
         batch = validation_order(ctx)[: self.first_batch]
         cost = self._reserve(ctx) + sum(1 for c in beam for ex in batch
                                         if ex.id not in c.outcomes)
-        kept = []
+        kept: list[Candidate] = []
         for child in children:
             cost += len(batch)
             if not ctx.can_afford(cost):

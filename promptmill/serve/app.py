@@ -277,7 +277,7 @@ class _ServerState:
         except TimeoutError:
             raise self._backend_failure(f"no answer within {self.timeout:g}s", rendered) \
                 from None
-        except Exception as exc:  # noqa: BLE001 - any backend failure is a 502, never a crash
+        except Exception as exc:  # any backend failure is a 502, never a crash
             detail = exc.one_line() if hasattr(exc, "one_line") else \
                 f"{type(exc).__name__}: {exc}"
             raise self._backend_failure(detail, rendered) from None

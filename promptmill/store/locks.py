@@ -203,7 +203,7 @@ def file_lock(path: Path) -> Iterator[None]:
         yield
         return
     try:
-        handle = open(path, "a")  # noqa: SIM115 - closed below, after the unlock
+        handle = open(path, "a")  # closed below, after the unlock
     except OSError as exc:  # no lock file can be made where the store's tables cannot either
         kind = "readonly" if exc.errno in (errno.EACCES, errno.EROFS) else "cantopen"
         raise failures.explain(kind, exc.strerror or str(exc), str(path), path) from None

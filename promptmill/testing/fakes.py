@@ -61,9 +61,11 @@ class PromptSensitiveModel(Model):
     def generate(self, request: Request, params: GenerationParams) -> Generation:
         with self._lock:
             self.requests.append(request)
-        system = request[0]["content"].lower() if request[0]["role"] == "system" else ""
-        has_demos = sum(1 for m in request if m["role"] == "assistant") > 0
-        word = request[-1]["content"].replace("TEST ", "").strip()
+        # a completion string is one user turn to this chat-minded fake
+        messages = request if isinstance(request, list) else [{"role": "user", "content": request}]
+        system = messages[0]["content"].lower() if messages[0]["role"] == "system" else ""
+        has_demos = sum(1 for m in messages if m["role"] == "assistant") > 0
+        word = messages[-1]["content"].replace("TEST ", "").strip()
         answer = self._answers.get(word, "unknown")
         terse = has_demos or "single word" in system or "answer only" in system
         # Half the words fail anyway without demos: a real, measurable but partial gain.
@@ -104,7 +106,8 @@ GOOD_PROPOSALS = ["Write the opposite of the word. Answer with a single word.",
                   "Answer only with the opposite word."]
 
 
-SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name="antonyms")
+SEED_NAME = "antonyms"
+SEED = Prompt(instruction="What is the opposite?", template="{{ input }}", name=SEED_NAME)
 
 
 def fresh_context(store: Store, proposer: Model | None = None,
@@ -115,5 +118,7 @@ def fresh_context(store: Store, proposer: Model | None = None,
                               model=PromptSensitiveModel(), metric=get_metric("exact"),
                               store=store, budget=Budget(calls=calls), params=GenerationParams(),
                               proposer=proposer or ScriptedProposer(GOOD_PROPOSALS))
-    ctx.consider(ctx.add(SEED, origin="seed"))
+    seed = ctx.add(SEED, origin="seed")
+    assert seed is not None  # a fresh context has no duplicate to reject
+    ctx.consider(seed)
     return ctx

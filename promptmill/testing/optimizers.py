@@ -43,7 +43,14 @@ from ..optimize import Budget, OptimizationResult, Optimizer, optimize
 from ..prompt import Prompt
 from ..store.db import Store
 from .assertions import ConformanceFailure, approx_equal, expect
-from .fakes import GOOD_PROPOSALS, SEED, PromptSensitiveModel, ScriptedProposer, antonym_task
+from .fakes import (
+    GOOD_PROPOSALS,
+    SEED,
+    SEED_NAME,
+    PromptSensitiveModel,
+    ScriptedProposer,
+    antonym_task,
+)
 
 OptimizerSpec = str | type[Optimizer] | Callable[[], Optimizer] | Optimizer
 
@@ -136,7 +143,7 @@ def check_records(run: ConformanceRun) -> None:
            f"{len(stored)} candidates stored, {len(result.candidates)} in the result: register "
            "every candidate with ctx.add")
     expect(store.steps(result.run_id), "the run recorded no trajectory steps")
-    saved = store.get_prompt(SEED.name)["hash"]
+    saved = store.get_prompt(SEED_NAME)["hash"]
     expect(saved == result.best_prompt.hash,
            f"the latest stored version of '{SEED.name}' is {saved[:12]}, not the best prompt")
     splits = [c["split"] for c in store.child_runs(result.run_id)]

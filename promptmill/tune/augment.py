@@ -97,7 +97,8 @@ def rule_variants(examples: Sequence[Example], rules: Sequence[str] = RULES,
                   per_example: int = 1, seed: int = 0) -> Augmented:
     """Up to ``per_example`` edited copies of each example, each by a random rule."""
     rng = random.Random(seed)
-    out, stats = [], Counter()
+    out: list[Example] = []
+    stats: Counter[str] = Counter()
     for ex in examples:
         for k in range(per_example):
             rule = rng.choice(list(rules))
@@ -114,7 +115,8 @@ def paraphrases(examples: Sequence[Example], model: Model, field_name: str | Non
                 max_tokens: int = 64) -> Augmented:
     """One model paraphrase of one text input per example, kept only if the label survives."""
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
-    out, stats = [], Counter()
+    out: list[Example] = []
+    stats: Counter[str] = Counter()
     for ex in examples:
         key = field_name or next((k for k, v in ex.inputs.items() if isinstance(v, str)), None)
         if key is None:

@@ -112,7 +112,7 @@ def _load(spec: str) -> Base:
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
     except PromptmillError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a user's file can fail in any parser, explain it
+    except Exception as exc:  # a user's file can fail in any parser, explain it
         reason = " ".join(str(exc).split())[:200]
         kind = "GGUF" if gguf else "model folder"
         raise ModelError(f"transformers cannot load this {kind} ({reason})", where=where,

@@ -19,4 +19,4 @@ def create_app(store_url: str | None = None, token: str | None = None, **options
 
 
 if TYPE_CHECKING:
-    from .app import create_app  # noqa: F811
+    from .app import create_app

@@ -27,7 +27,7 @@ def family_tree(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for cand in candidates:
         parents = json.loads(cand["parents"] or "[]")
         nodes[cand["idx"]] = {**cand, "parent_list": parents, "children": []}
-    roots = []
+    roots: list[dict[str, Any]] = []
     for node in nodes.values():
         first = next((p for p in node["parent_list"] if p in nodes and p != node["idx"]), None)
         (nodes[first]["children"] if first is not None else roots).append(node)

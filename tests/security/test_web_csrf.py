@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from web_page_client import (  # noqa: E402
+from web_page_client import (
     fill_path,
     live_workbench,
     page_token,

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from web_page_client import live_workbench, page_http_client, page_token  # noqa: E402
+from web_page_client import live_workbench, page_http_client, page_token
 
 pytestmark = pytest.mark.server
 

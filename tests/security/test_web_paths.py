@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from markupsafe import escape  # noqa: E402
-from web_page_client import live_workbench  # noqa: E402
+from markupsafe import escape
+from web_page_client import live_workbench
 
 pytestmark = pytest.mark.server
 

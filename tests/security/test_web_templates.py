@@ -11,10 +11,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from jinja2.exceptions import SecurityError  # noqa: E402
-from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: E402
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from promptmill.web.common import ENV, make_env  # noqa: E402
+from promptmill.web.common import ENV, make_env
 
 PAYLOADS = {
     "cycler-globals-popen": "{{ cycler.__init__.__globals__.os.popen('id').read() }}",

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from helpers import free_port, skip_or_fail, wait_for  # noqa: E402
-from web_fixtures import HOSTILE  # noqa: E402
+from helpers import free_port, skip_or_fail, wait_for
+from web_fixtures import HOSTILE
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 

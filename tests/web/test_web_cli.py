@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from helpers import free_port, run_main, skip_or_fail, wait_for  # noqa: E402
+from helpers import free_port, run_main, skip_or_fail, wait_for
 
 
 def test_an_open_address_without_a_token_is_refused(capsys, monkeypatch):

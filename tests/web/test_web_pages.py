@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from web_fixtures import HOSTILE  # noqa: E402
+from web_fixtures import HOSTILE
 
-from promptmill.store.db import Store  # noqa: E402
+from promptmill.store.db import Store
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;b&gt;bold&lt;/b&gt;"
 

@@ -7,10 +7,10 @@ import yaml
 
 pytest.importorskip("fastapi")
 
-from helpers import wait_for, write_jsonl  # noqa: E402
+from helpers import wait_for, write_jsonl
 
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.web import queries  # noqa: E402
+from promptmill.store.db import Store
+from promptmill.web import queries
 
 PROMPT = "instruction: Label the review.\ntemplate: 'Review: {{ text }}'\n"
 

@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 
-from helpers import skip_or_fail, wait_for  # noqa: E402
+from helpers import skip_or_fail, wait_for
 
-from promptmill.store.db import Store  # noqa: E402
-from promptmill.web import queries  # noqa: E402
+from promptmill.store.db import Store
+from promptmill.web import queries
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 
