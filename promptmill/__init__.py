@@ -110,6 +110,7 @@ __getattr__, __dir__ = _lazy_exports("promptmill", globals(), _EXPORTS)
 
 if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .api import compare, evaluate, export, load_task, runs, setup, show
+    from .assembly import Setup
     from .config import TaskConfig, load_task_config
     from .constrain import OutputSpec
     from .context import (
@@ -138,7 +139,6 @@ if _typing.TYPE_CHECKING:  # for type checkers and IDEs; never run
     from .prompt import Demo, Prompt
     from .rendering import Renderer, build_request
     from .serve import load_served_prompt
-    from .assembly import Setup
     from .stats import mean_ci, paired_test
     from .store.db import Store
     from .task import Example, FieldMap, Task, load_examples

@@ -8,12 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import TaskConfig, load_task_config
-from .errors import ConfigError, PromptmillError
-from .evaluation import EvalResult
-from .metrics import Metric, get_metric
-from .models.base import Model
-from .prompt import Prompt
 from .assembly import (
     Setup,
     assemble,
@@ -25,6 +19,12 @@ from .assembly import (
     model_choice,
     resolve_prompt,
 )
+from .config import TaskConfig, load_task_config
+from .errors import ConfigError, PromptmillError
+from .evaluation import EvalResult
+from .metrics import Metric, get_metric
+from .models.base import Model
+from .prompt import Prompt
 from .stats import PairedComparison, paired_test
 from .store.db import Store
 from .task import FieldMap, Task, load_examples

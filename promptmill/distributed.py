@@ -19,6 +19,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from .attempts import Attempt, WorkItem, call_with_retries
@@ -121,10 +122,18 @@ class RayExecutor(Executor):
         self.actors: list[Any] = []
         self.rescheduled = 0  # chunks sent again because their worker died
         self.replacements = 0
-        self._ray = None
+        self._ray: ModuleType | None = None  # set by start(), cleared by close()
         self._started_ray = False
 
     # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def _connected(self) -> ModuleType:
+        """The Ray module this executor joined; only start() leaves it set."""
+        if self._ray is None:
+            raise ModelError("the Ray executor is not connected", where=f"--executor "
+                             f"{self.describe()}", fix="call start() before using it")
+        return self._ray
+
     def start(self, identity: str | None = None) -> RayExecutor:
         """Connect and start the actors; check they run the same model as the driver."""
         if self.actors:
@@ -149,7 +158,8 @@ class RayExecutor(Executor):
         from ray.exceptions import GetTimeoutError, RayActorError
 
         try:
-            return self._ray.get([a.info.remote() for a in actors], timeout=START_TIMEOUT)
+            return self._connected.get([a.info.remote() for a in actors],
+                                       timeout=START_TIMEOUT)
         except GetTimeoutError:
             self.close()
             raise ModelError(f"{len(actors)} Ray worker(s) with {self.cpus_per_worker} CPU each "
@@ -164,13 +174,15 @@ class RayExecutor(Executor):
                              fix="install promptmill and the model on every node") from None
 
     def _spawn(self):
-        ray = self._ray
+        ray = self._connected
         remote = ray.remote(num_cpus=self.cpus_per_worker, max_restarts=0)(_Worker)
         return remote.remote(self.spec, self.params)
 
     def worker_info(self) -> list[dict[str, Any]]:
         """Each live actor's model identity, process id, node and calls answered so far."""
-        return self._ray.get([a.info.remote() for a in self.actors]) if self.actors else []
+        if not self.actors:
+            return []
+        return self._connected.get([a.info.remote() for a in self.actors])
 
     def close(self) -> None:
         ray = self._ray
@@ -202,7 +214,7 @@ class RayExecutor(Executor):
     def _answers(self, chunks: list[list[WorkItem]],
                  retries: int) -> Iterator[tuple[int, list[Attempt]]]:
         """(chunk index, outcomes) as chunks finish; a dead worker's chunks are sent again."""
-        ray = self._ray
+        ray = self._connected
         from ray.exceptions import RayActorError
 
         queue = deque(range(len(chunks)))

@@ -7,6 +7,9 @@ and exits with status 2 instead of showing a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class PromptmillError(Exception):
     """A problem with the user's input or environment, explained in one line."""
@@ -36,7 +39,7 @@ def _rebuild(cls: type[PromptmillError], message: str, where: str | None, fix: s
     return error
 
 
-def validator_words(error: dict) -> tuple[str, str | None]:
+def validator_words(error: Mapping[str, Any]) -> tuple[str, str | None]:
     """A pydantic error's own words, without pydantic's 'Value error, ' tag, split into the
     message and the fix a validator wrote after 'Fix: ' (None when it wrote none)."""
     text = str(error.get("msg", "")).removeprefix("Value error, ")

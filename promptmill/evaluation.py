@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 from .attempts import Attempt
@@ -307,8 +308,8 @@ class Evaluator:
                    contextualizer: Contextualizer | None, writer: _BatchWriter) -> None:
         for item, generation, error in self._outcomes(todo, prompt, contextualizer):
             fresh = generation is not None and not generation.cached and self.cache
-            writer.add(self._result_row(item, generation, error),
-                       self._call_row(item, generation) if fresh else None)
+            call = self._call_row(item, generation) if fresh and generation else None
+            writer.add(self._result_row(item, generation, error), call)
 
     def _outcomes(self, todo: list[tuple[int, Example]], prompt: Prompt,
                   contextualizer: Contextualizer | None
@@ -503,6 +504,7 @@ class _Progress:
         if self.enabled:
             self._progress.update(self._task, advance=1, mean=f"{self.sum / self.n:.3f}")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self.enabled:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, traceback)

@@ -117,8 +117,9 @@ class Prompt(BaseModel):
             raise TemplateError(f"context slot '{missing[0]}' has no value", where=where,
                                 fix=f"pass context={{'{missing[0]}': ...}} or drop the slot")
         body = self._render_template(inputs, where)
-        blocks = [f"{slot.replace('_', ' ').capitalize()}:\n{context[slot]}"
-                  for slot in self.context_slots]  # type: ignore[index]
+        given = context or {}  # None only when there are no slots: the check above raised
+        blocks = [f"{slot.replace('_', ' ').capitalize()}:\n{given[slot]}"
+                  for slot in self.context_slots]
         return "\n\n".join([*blocks, body])
 
     def _render_template(self, inputs: dict[str, Any], where: str) -> str:

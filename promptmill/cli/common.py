@@ -47,8 +47,8 @@ EXECUTOR_HELP = ("Where model calls run: local, ray (a local Ray instance) or ra
 
 def executor_for(choice: str | None, setup: Setup):
     """The ``--executor`` choice, started: Ray workers load the same model as ``setup``'s."""
-    from ..distributed import RayExecutor, make_executor
     from ..assembly import model_choice
+    from ..distributed import RayExecutor, make_executor
 
     runner = make_executor(choice, *model_choice(setup.cfg, setup.model_spec))
     if isinstance(runner, RayExecutor):  # fail on a missing cluster before a run is recorded
@@ -229,8 +229,9 @@ def _file_in_traceback(exc: BaseException) -> str | None:
         tb = tb.tb_next
     for frame in reversed(frames):
         values = list(frame.f_locals.values())
-        handles = [v.name for v in values if isinstance(v, io.IOBase)
-                   and isinstance(getattr(v, "name", None), str)]
+        # not every IOBase has a name (BytesIO has none), and a name may be a descriptor int
+        names = [getattr(v, "name", None) for v in values if isinstance(v, io.IOBase)]
+        handles = [name for name in names if isinstance(name, str)]
         paths = [str(v) for v in values if isinstance(v, PurePath)]
         if handles or paths:  # an open file is what was being read; else the last path named
             return (handles or paths[-1:])[0]

@@ -196,9 +196,11 @@ def search_command(
     from ..tune.settings import TuneSettings
 
     s = _setup(config, prompt)
-    fixed = TuneSettings(method=method, batch_size=batch_size, max_length=max_length,
-                         eval_limit=eval_limit, max_steps=max_steps, seed=seed)
-    result = search(s.task, s.prompt, s.metric, method=method, base=base_spec(s.cfg, base),
+    # validated from the raw option, so a bad --method is pydantic's field error, as before
+    fixed = TuneSettings.model_validate(dict(method=method, batch_size=batch_size,
+                                             max_length=max_length, eval_limit=eval_limit,
+                                             max_steps=max_steps, seed=seed))
+    result = search(s.task, s.prompt, s.metric, method=fixed.method, base=base_spec(s.cfg, base),
                     store=s.store, trials=trials, max_epochs=max_epochs,
                     study_name=study, seed=seed, fixed=fixed, params=s.params, threads=threads)
     from rich.table import Table

@@ -65,7 +65,7 @@ def save_applied(store: Store, diagnosis: Diagnosis, wanted: Sequence[str]
                  ) -> tuple[dict[str, Any], list[Suggestion]]:
     """Apply suggestions to the run's prompt and save the result as its next version."""
     data = diagnosis.data
-    if data is None or data.prompt is None:
+    if data is None or data.prompt is None or data.prompt_name is None:  # saved together
         raise DiagnoseError("this run has no saved prompt to change", where="--apply",
                             fix="evaluate with a saved prompt")
     chosen = choose(diagnosis, wanted)

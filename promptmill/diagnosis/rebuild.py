@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..assembly import Setup
 from ..errors import PromptmillError
 from ..evaluation import Evaluator
 from ..models.base import Model
-from ..assembly import Setup
 from ..store.db import Store
 from ..task import Example
 from .data import DiagnoseError, RunData

@@ -103,7 +103,7 @@ class RobustnessCheck:
         if kind == "demo_order":
             if len(self.prompt.demos) < 2:
                 return "the prompt has fewer than 2 fixed demos"
-            return [(perturb.shuffle_demos(self.prompt, rng), self.examples)
+            return [(perturb.shuffle_demos(self.prompt, rng) or self.prompt, self.examples)
                     for _ in range(self.variants)]
         if kind == "option_order":
             if not any(perturb.options_in(ex) for ex in self.examples):

@@ -15,10 +15,13 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ModelError
 from .base import Generation, GenerationParams, Model, Request
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _HASH_LOCK = threading.Lock()
@@ -153,7 +156,9 @@ class LlamaCppModel(Model):
         eos = llm.detokenize([llm.token_eos()]).decode(errors="ignore")
         bos = llm.detokenize([llm.token_bos()]).decode(errors="ignore")
         formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        text = formatter(messages=request).prompt
+        # our messages are role/content dicts, which is what llama-cpp's TypedDicts describe
+        messages = cast("list[ChatCompletionRequestMessage]", request)
+        text = formatter(messages=messages).prompt
         return llm.tokenize(text.encode(), add_bos=False, special=True)
 
     def score_options(self, request: Request, options: list[str]) -> list[float]:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -68,6 +68,10 @@ class _Body(BaseModel):
 
     def include_usage(self) -> bool:
         return bool((self.stream_options or {}).get("include_usage"))
+
+    def as_messages(self) -> list[dict[str, Any]]:
+        """The conversation the prompt's template fields are filled from."""
+        raise NotImplementedError  # each endpoint's body says where its messages are
 
 
 class ChatBody(_Body):
@@ -127,6 +131,7 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
 
     guard = guard_settings(host, port, allowed_hosts, allowed_origins)
     fastapi = require("fastapi", "serve", "promptmill serve")
+    from fastapi import Request
     from fastapi.responses import JSONResponse, StreamingResponse
 
     redact = Redactor([api_key, *secrets])
@@ -142,7 +147,8 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
     app.state.promptmill = state
 
     def failure_response(f: _Failure) -> JSONResponse:
-        return JSONResponse(json.loads(error_body(redact(f.message), f.kind, f.code)),
+        message = cast(str, redact(f.message))  # a string stays a string
+        return JSONResponse(json.loads(error_body(message, f.kind, f.code)),
                             status_code=f.status)
 
     @app.get("/healthz")
@@ -150,13 +156,13 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
         return {"status": "ok", "prompt": served.ref, "queue": state.gate.stats()}
 
     @app.get("/v1/models")
-    async def models(request: fastapi.Request):
+    async def models(request: Request):
         if not key_matches(request.headers.get("authorization"), api_key):
             return failure_response(_unauthorized())
         return {"object": "list", "data": [{"id": served.ref, "object": "model",
                                             "created": 0, "owned_by": "promptmill"}]}
 
-    async def answer(request: fastapi.Request, body_type: type[_Body], reply_type: type[_Reply]):
+    async def answer(request: Request, body_type: type[_Body], reply_type: type[_Reply]):
         started = time.perf_counter()
         try:
             if not key_matches(request.headers.get("authorization"), api_key):
@@ -166,7 +172,8 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
         except _Failure as f:
             state.record(f.status, started, f.rendered, inputs=f.inputs, error=f.message)
             return failure_response(f)
-        text = redact(text)  # the backend's output is redacted already; this adds our own keys
+        # the backend's output is redacted already; this adds our own keys (a string stays one)
+        text = cast(str, redact(text))
         state.record(200, started, rendered, output=text, generation=gen)
         reply = reply_type(served, text, gen)
         if body.stream:
@@ -177,15 +184,15 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
         return JSONResponse(reply.completion())
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(request: fastapi.Request):
+    async def chat_completions(request: Request):
         return await answer(request, ChatBody, _Reply)
 
     @app.post("/v1/completions")
-    async def completions(request: fastapi.Request):
+    async def completions(request: Request):
         return await answer(request, CompletionBody, _TextReply)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: fastapi.Request, exc: Exception):
+    async def unexpected(request: Request, exc: Exception):
         # a bug must still answer in OpenAI's JSON error shape, without a traceback or a secret
         log.error("unexpected %s on %s", type(exc).__name__, redact_target(request.url.path))
         failure = _Failure(500, "the server failed on this request; see its log",
@@ -252,7 +259,7 @@ class _ServerState:
                                        thread_name_prefix="promptmill-serve")
         self.traces = TraceWriter(store)
 
-    async def complete(self, body: ChatBody | CompletionBody):
+    async def complete(self, body: _Body):
         loop = asyncio.get_running_loop()
         messages = body.as_messages()
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -34,7 +34,7 @@ def _decoded(row: sa.RowMapping) -> AdapterRow:
     out = dict(row)
     out["config"] = json.loads(out["config"] or "{}")
     out["metrics"] = json.loads(out["metrics"] or "{}")
-    return AdapterRow(**out)
+    return cast(AdapterRow, out)  # the adapters table's columns are AdapterRow's keys
 
 
 def find_adapter(store: Store, name: str) -> AdapterRow | None:

@@ -139,15 +139,27 @@ def _check_upgradable(conn, current: str | None) -> None:
                                           "use another store")
 
 
-def _dialect_insert(engine: Engine, table: sa.Table):
+def _dialect_insert(engine: Engine, table: sa.Table) -> sa.Insert | None:
     """INSERT that skips rows whose primary key exists: resumes and cache writes are idempotent."""
     if engine.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        return None
-    return insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return None
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row a single-row INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:  # SQLAlchemy gives None only for statements other than a one-row INSERT
+        raise StoreError("the database did not report the id of the row just added",
+                         where=f"{result.context.dialect.name} database",
+                         fix="use SQLite or PostgreSQL, which report it")
+    return int(key[0])
 
 
 class Store:
@@ -199,8 +211,8 @@ class Store:
         r = schema.runs
         columns = (r.c.id, r.c.owner_pid, r.c.owner_host, r.c.owner_started, r.c.heartbeat_at)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(*columns).where(r.c.status == "running")).mappings()
-            rows = [dict(row) for row in rows]
+            found = conn.execute(sa.select(*columns).where(r.c.status == "running")).mappings()
+            rows = [dict(row) for row in found]
         now = utcnow()
         gone = {row["id"]: row for row in rows
                 if is_gone(Owner.from_row(row), row["heartbeat_at"], now)}
@@ -292,7 +304,7 @@ class Store:
             row = {"name": name, "version": (last or 0) + 1, "hash": prompt_hash,
                    "body": json.dumps(body, sort_keys=True), "parent_id": parent_id,
                    "note": note, "created_at": utcnow()}
-            row["id"] = conn.execute(t.insert().values(**row)).inserted_primary_key[0]
+            row["id"] = inserted_id(conn.execute(t.insert().values(**row)))
             return row
 
     def get_prompt(self, name: str, version: str | None = None) -> dict[str, Any]:
@@ -352,8 +364,7 @@ class Store:
                     "wall_seconds": 0.0, "created_at": utcnow()}
         row = _owned({**defaults, **fields})
         with self.engine.begin() as conn:
-            result = conn.execute(schema.runs.insert().values(**row))
-            return int(result.inserted_primary_key[0])
+            return inserted_id(conn.execute(schema.runs.insert().values(**row)))
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         fields = _owned(fields)

@@ -183,6 +183,7 @@ def migration_transaction(engine: sa.Engine, sqlite_path: Path | None
 
     The lock outlives the transaction's commit, so the next process finds the schema current.
     """
+    lock: contextlib.AbstractContextManager[None]
     if sqlite_path is not None:
         lock = file_lock(sqlite_path.with_name(sqlite_path.name + ".lock"))
     else:  # PostgreSQL locks inside the transaction; in-memory SQLite has one process

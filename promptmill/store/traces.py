@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 
@@ -49,4 +49,5 @@ def list_traces(store: Store, prompt_name: str | None = None, status: int | None
     if limit:
         query = query.limit(limit)
     with store.engine.connect() as conn:
-        return [TraceRow(**r) for r in conn.execute(query).mappings()]
+        # the traces table's columns are exactly TraceRow's keys
+        return [cast(TraceRow, dict(r)) for r in conn.execute(query).mappings()]

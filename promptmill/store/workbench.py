@@ -19,7 +19,7 @@ from typing import Any, Generic, TypedDict, TypeVar, cast
 import sqlalchemy as sa
 
 from . import schema
-from .db import Store, utcnow
+from .db import Store, inserted_id, utcnow
 from .ratings import RatingRow, attach_ratings
 
 runs_t, results_t, prompts_t, jobs_t = schema.runs, schema.results, schema.prompts, schema.jobs
@@ -365,9 +365,9 @@ def task_cost_accuracy(store: Store, task: str, limit: int = 500) -> list[CostPo
 def add_rating(store: Store, run_id: int, example_id: str, score: float,
                comment: str | None = None, author: str | None = None) -> int:
     with store.engine.begin() as conn:
-        return int(conn.execute(schema.ratings.insert().values(
+        return inserted_id(conn.execute(schema.ratings.insert().values(
             run_id=run_id, example_id=example_id, score=score, comment=comment or None,
-            author=author or None, created_at=utcnow())).inserted_primary_key[0])
+            author=author or None, created_at=utcnow())))
 
 
 def ratings_for(store: Store, run_id: int, example_id: str) -> list[RatingRow]:
@@ -383,9 +383,9 @@ def ratings_for(store: Store, run_id: int, example_id: str) -> list[RatingRow]:
 def create_job(store: Store, kind: str, config: dict[str, Any]) -> int:
     now = utcnow()
     with store.engine.begin() as conn:
-        return int(conn.execute(jobs_t.insert().values(
+        return inserted_id(conn.execute(jobs_t.insert().values(
             kind=kind, status="queued", config=json.dumps(config), progress=0.0,
-            created_at=now, updated_at=now)).inserted_primary_key[0])
+            created_at=now, updated_at=now)))
 
 
 def update_job(store: Store, job_id: int, **fields: Any) -> None:

@@ -17,7 +17,7 @@ from ..models.base import GenerationParams
 from ..prompt import Prompt
 from ..store.db import Store
 from ..task import Task
-from .settings import TuneSettings
+from .settings import Method, TuneSettings
 
 SPACES = {
     "lora": {"learning_rate": (1e-4, 3e-3), "rank": [4, 8, 16], "alpha": [8, 16, 32]},
@@ -68,7 +68,7 @@ def fail_stale(study) -> int:
     return len(stale)
 
 
-def search(task: Task, prompt: Prompt, metric: Metric, *, method: str = "lora",
+def search(task: Task, prompt: Prompt, metric: Metric, *, method: Method = "lora",
            base: str = "embedded", store: Store | None = None, trials: int = 6,
            max_epochs: int = 3, study_name: str | None = None, seed: int = 0,
            fixed: TuneSettings | None = None, params: GenerationParams | None = None,

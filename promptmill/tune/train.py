@@ -12,11 +12,12 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from types import TracebackType
+from typing import Any, cast
 
 from ..evaluation import Evaluator
 from ..metrics import Metric
-from ..models.base import GenerationParams
+from ..models.base import GenerationParams, Messages
 from ..prompt import Prompt
 from ..rendering import Renderer
 from ..store.db import Store
@@ -154,9 +155,11 @@ class _Loop:
         torch.manual_seed(self.settings.seed)
         tokenizer = self.loaded.tokenizer
         # training sequences are rendered exactly as evaluation renders its requests
-        renderer = Renderer(params=self.params, demo_pool=self.task.train)
-        self.sequences = data.encode_all(tokenizer, lambda ex: renderer.render(self.prompt, ex),
-                                         self.task.train, self.settings.max_length)
+        renderer = Renderer(mode="chat", params=self.params, demo_pool=self.task.train)
+        # a chat-mode renderer gives messages, never completion text
+        self.sequences = data.encode_all(
+            tokenizer, lambda ex: cast("Messages", renderer.render(self.prompt, ex)),
+            self.task.train, self.settings.max_length)
         self.model = wrap(fresh_copy(self.loaded), tokenizer, self.settings, self.prompt)
         self.optimizer = torch.optim.AdamW(trainable_parameters(self.model),
                                            lr=self.settings.lr,
@@ -338,6 +341,7 @@ class _Bar:
         if self.enabled:
             self._progress.update(self._task, advance=1, info=f"epoch {epoch} loss {loss:.3f}")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         if self.enabled:
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, traceback)

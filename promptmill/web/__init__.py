@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 __all__ = ["create_app"]
 
 
-def create_app(store_url: str | None = None, token: str | None = None, **options: Any) -> Any:
-    """See :func:`promptmill.web.app.create_app` (root, host, port, allowed_hosts)."""
-    from .app import create_app as build
-
-    return build(store_url=store_url, token=token, **options)
-
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # type checkers see the real signature
     from .app import create_app
+else:
+    def create_app(store_url: str | None = None, token: str | None = None, **options: Any):
+        """See :func:`promptmill.web.app.create_app` (root, host, port, allowed_hosts)."""
+        from .app import create_app as build
+
+        return build(store_url=store_url, token=token, **options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import jinja2.sandbox
@@ -13,6 +13,9 @@ from fastapi.responses import HTMLResponse
 
 from ..store.db import Store
 from .security import CSRF_FIELD, csrf_token
+
+if TYPE_CHECKING:
+    from ..store.workbench import RunRow
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -65,7 +68,7 @@ def not_found(what: str) -> HTTPException:
     return HTTPException(status_code=404, detail=what)
 
 
-def need_run(request: Request, run_id: int) -> dict[str, Any]:
+def need_run(request: Request, run_id: int) -> RunRow:
     from .queries import get_run
 
     run = get_run(store_of(request), run_id)

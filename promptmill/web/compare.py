@@ -19,13 +19,14 @@ def compare_page(request: Request):
     if not raw:
         return render(request, "compare.html", error=None, raw="", runs=[], rows=None)
     ids, error = parse_run_ids(raw)
-    runs = [queries.get_run(store, i) for i in ids]
-    missing = [i for i, r in zip(ids, runs, strict=True) if r is None]
+    looked_up = [queries.get_run(store, i) for i in ids]
+    missing = [i for i, r in zip(ids, looked_up, strict=True) if r is None]
     if error is None and missing:
         error = f"run {missing[0]} does not exist"
     if error:
         return render(request, "compare.html", status_code=422, error=error, raw=" ".join(raw),
                       runs=[], rows=None)
+    runs = [r for r in looked_up if r is not None]  # all of them: a missing one is an error above
     base = runs[0]
     page, per_page = page_args(request, 25)
     listing = queries.results_page(store, base["id"], page=page, per_page=per_page,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ def diff_segments(old: str | None, new: str | None) -> list[Segment]:
     return segments
 
 
-def prompt_body(run: dict[str, Any]) -> dict[str, Any]:
+def prompt_body(run: Mapping[str, Any]) -> dict[str, Any]:
     """The prompt a run used: its saved version, or an optimization's seed prompt."""
     if run.get("prompt_body"):
         return json.loads(run["prompt_body"])

@@ -52,7 +52,7 @@ def rate(request: Request, run_id: int, example_id: str = Form(""), score: str =
     value, error = normalized_rating(score.strip(), scale)
     if error is None and len(comment) > MAX_COMMENT:
         error = f"the comment is {len(comment)} characters; keep it under {MAX_COMMENT}"
-    if error:
+    if error or value is None:  # value is None only with an error
         return _example_page(request, run_id, example_id, error, form, status_code=422)
     _example_page(request, run_id, example_id)  # 404 for unknown runs and examples
     queries.add_rating(store_of(request), run_id, example_id, value, comment.strip(),

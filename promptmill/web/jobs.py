@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -20,6 +20,9 @@ from ..store.db import Store
 from ..store.paths import home_dir
 from . import queries
 from .common import not_found, page_args, render, store_of
+
+if TYPE_CHECKING:
+    from ..store.workbench import JobRow
 
 router = APIRouter()
 
@@ -89,7 +92,7 @@ class JobManager:
             self.cancel(job_id)
 
 
-def progress(store: Store, job: dict[str, Any]) -> dict[str, Any]:
+def progress(store: Store, job: JobRow) -> dict[str, Any]:
     """How far a job is: examples done for an evaluation, budget calls spent for a search."""
     info: dict[str, Any] = {"fraction": 1.0 if job["status"] == "done" else 0.0, "text": ""}
     if job["run_id"] is None:
@@ -112,7 +115,7 @@ def progress(store: Store, job: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def _need_job(request: Request, job_id: int) -> dict[str, Any]:
+def _need_job(request: Request, job_id: int) -> JobRow:
     job = queries.get_job(store_of(request), job_id)
     if job is None:
         raise not_found(f"job {job_id} does not exist")

@@ -38,9 +38,11 @@ class PlaygroundForm:
     @classmethod
     async def read(cls, request: Request) -> PlaygroundForm:
         data = await request.form()
-        names = cls.__dataclass_fields__.keys() - {"errors"}
-        return cls(**{k: str(data.get(k, getattr(cls, k))).strip() if k != "prompt_yaml"
-                      else str(data.get(k, "")) for k in names})
+        form = cls()
+        for name in cls.__dataclass_fields__.keys() - {"errors"}:
+            value = str(data.get(name, getattr(cls, name)))
+            setattr(form, name, value if name == "prompt_yaml" else value.strip())
+        return form
 
 
 def parse_prompt(form: PlaygroundForm) -> Prompt | None:

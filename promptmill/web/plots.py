@@ -5,10 +5,14 @@ Every text that reaches the SVG goes through ``escape``; labels can be model out
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING
 
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from ..store.workbench import CostPoint
 
 W, H, PAD = 520, 260, 40
 
@@ -77,7 +81,7 @@ def line_chart(points: list[tuple[float, float]], title: str, x_label: str,
                   y_label)
 
 
-def scatter_pareto(points: list[dict[str, Any]], front: list[dict[str, Any]],
+def scatter_pareto(points: Sequence[CostPoint], front: Sequence[CostPoint],
                    title: str = "cost against accuracy") -> Markup:
     """Runs as dots (tokens per example, mean score); the Pareto front joined by a line."""
     if not points:

@@ -33,7 +33,9 @@ def runs_list(request: Request):
 def tasks_list(request: Request):
     q = request.query_params
     page, per_page = page_args(request)
-    sort = q.get("sort") if q.get("sort") in queries.TASK_SORTS else "latest"
+    sort = q.get("sort", "latest")
+    if sort not in queries.TASK_SORTS:
+        sort = "latest"
     listing = queries.list_tasks(store_of(request), sort=sort,
                                  descending=q.get("order", "desc") != "asc", page=page,
                                  per_page=per_page)

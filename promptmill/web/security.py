@@ -150,8 +150,8 @@ class BrowserGuard:
     # -- Origin ------------------------------------------------------------------------------
 
     def check_origin(self, scope: Scope, host: HostPort) -> None:
-        scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"),
-                                                    scope.get("scheme", "http"))
+        scope_scheme: str = scope.get("scheme", "http")
+        scheme = {"ws": "http", "wss": "https"}.get(scope_scheme, scope_scheme)
         origins = header_values(scope, b"origin")
         if origins:
             for origin in origins:
