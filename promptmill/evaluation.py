@@ -19,7 +19,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -32,6 +32,7 @@ from .hashing import canonical_json, sha256_hex
 from .ledger import Ledger
 from .metrics import Metric
 from .models.base import Generation, GenerationParams, Model, Request
+from .progress import PlainTicker, eta_words, is_terminal
 from .prompt import Prompt
 from .rendering import Renderer
 from .stats import Estimate, mean_ci
@@ -159,11 +160,14 @@ class Evaluator:
                  retries: int = 2, max_consecutive_errors: int = 5,
                  commit_every: int = 32, commit_seconds: float = 2.0,
                  demo_pool: Sequence[Example] | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, sample: int = 0):
         self.model = model
         self.metric = metric
         self.store = store or Store()
-        self.params = params or GenerationParams()
+        # sample i of a repeated evaluation: its own cache entries, and its own seed, so a
+        # sampling temperature gives a different answer per sample, reproducibly
+        self.sample = sample
+        self.params = _for_sample(params or GenerationParams(), sample)
         self.cache = cache
         self.mode = mode
         self.progress = progress
@@ -239,14 +243,17 @@ class Evaluator:
     def _fingerprint(self, examples: Sequence[Example], prompt: Prompt, task: str,
                      split: str, contextualizer: Contextualizer | None = None) -> str:
         ids = sha256_hex("\n".join(ex.id for ex in examples))
-        body = {"task": task, "split": split, "model": self.model.identity,
-                "prompt": prompt.hash, "metric": self.metric.describe(),
-                "params": self.params.to_dict(), "mode": self.mode, "examples": ids}
+        body: dict[str, Any] = {
+            "task": task, "split": split, "model": self.model.identity, "prompt": prompt.hash,
+            "metric": self.metric.describe(), "params": self.params.to_dict(),
+            "mode": self.mode, "examples": ids}
         described = contextualizer.describe() if contextualizer is not None else None
         if described:
             body["context"] = described
         if prompt.demo_selection is not None:
             body["demo_pool"] = self.renderer.demo_selector(prompt).pool_fingerprint()
+        if self.sample:
+            body["sample"] = self.sample
         return sha256_hex(canonical_json(body))[:32]
 
     def _open_run(self, examples, prompt, task, split, prompt_name, config, fingerprint,
@@ -264,7 +271,9 @@ class Evaluator:
             model_identity=self.model.identity, metric=self.metric.describe(),
             prompt_id=saved["id"], prompt_hash=prompt.hash, fingerprint=fingerprint,
             config=json.dumps({**(config or {}), "params": self.params.to_dict(),
-                               "mode": self.mode, "cache": self.cache}, default=str),
+                               "mode": self.mode, "cache": self.cache,
+                               **({"sample": self.sample} if self.sample else {})},
+                              default=str),
             seed=self.params.seed, n_examples=len(examples), parent_run_id=parent_run_id)
         return self.store.get_run(run_id), set()
 
@@ -320,7 +329,8 @@ class Evaluator:
             built = self.renderer.build(prompt, example, contextualizer)
             prepared = built.prepared
             pending.append(_Pending(index, example, built.request,
-                                    call_key(self.model.identity, built.request, built.params),
+                                    call_key(self.model.identity, built.request, built.params,
+                                             self.sample),
                                     prepared.prompt, built.params, prepared.segment,
                                     prepared.notes))
         cached = self.store.cached_calls(p.key for p in pending) if self.cache else {}
@@ -407,7 +417,7 @@ class Evaluator:
         answer = extract_answer(item.prompt.extract, generation.text)
         if answer != generation.text:
             row["raw_output"] = generation.text
-        scored = self.metric.score(answer, ex)
+        scored = self.metric.score_call(answer, ex, generation)
         return {**row, "output": answer, "score": min(1.0, max(0.0, scored.value)),
                 "feedback": scored.feedback, "error": None,
                 "tokens_in": generation.input_tokens, "tokens_out": generation.output_tokens,
@@ -416,11 +426,17 @@ class Evaluator:
     def _call_row(self, item: _Pending, g: Generation) -> dict[str, Any]:
         return {"key": item.key, "model_identity": self.model.identity,
                 "request": canonical_json(item.request), "params":
-                canonical_json(item.params.to_dict()), "sample": 0, "text": g.text,
+                canonical_json(item.params.to_dict()), "sample": self.sample, "text": g.text,
                 "tokens_in": g.input_tokens, "tokens_out": g.output_tokens, "seconds": g.seconds,
                 "finish_reason": g.finish_reason,
                 "logprobs": json.dumps(g.logprobs) if g.logprobs is not None else None,
                 "created_at": utcnow()}
+
+
+def _for_sample(params: GenerationParams, sample: int) -> GenerationParams:
+    if sample and params.seed is not None:
+        return replace(params, seed=params.seed + sample)
+    return params
 
 
 def _from_cache(row: dict[str, Any]) -> Generation:
@@ -472,16 +488,20 @@ class _BatchWriter:
 
 
 class _Progress:
-    """A Rich progress bar showing the running mean score, or nothing when disabled."""
+    """A Rich progress bar showing the running mean score and the time left; where no terminal
+    is attached, a plain progress line every 10 s instead; nothing when disabled."""
 
     def __init__(self, enabled: bool, total: int, done: int, task: str, split: str):
         self.enabled, self.total, self.done = enabled, total, done
         self.label = f"{task}/{split}"
         self.n = 0
         self.sum = 0.0
+        self._ticker: PlainTicker | None = None
 
     def __enter__(self) -> _Progress:
-        if self.enabled:
+        if self.enabled and not is_terminal():
+            self._ticker = PlainTicker()
+        elif self.enabled:
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -501,10 +521,23 @@ class _Progress:
     def advance(self, score: float) -> None:
         self.n += 1
         self.sum += score
-        if self.enabled:
+        if self._ticker is not None:
+            self._ticker.tick(self._plain_line)
+        elif self.enabled:
             self._progress.update(self._task, advance=1, mean=f"{self.sum / self.n:.3f}")
+
+    def _plain_line(self) -> str:
+        assert self._ticker is not None
+        done = self.done + self.n
+        mean = f"{self.sum / self.n:.3f}" if self.n else "-"
+        return (f"{self.label}: {done}/{self.total} examples, mean {mean}, "
+                f"{self._ticker.elapsed():.0f} s"
+                f"{eta_words(self.n, self.total - self.done, self._ticker.elapsed())}")
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if self.enabled:
+        if self._ticker is not None:
+            if exc_type is None and self.n:
+                self._ticker.finish(self._plain_line)
+        elif self.enabled:
             self._progress.__exit__(exc_type, exc, traceback)

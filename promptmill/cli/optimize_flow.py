@@ -105,9 +105,14 @@ class LiveDisplay:
         self.recent: list[str] = []
         self.spent = {"calls": 0, "tokens": 0, "seconds": 0.0}
         self._live: Any = None  # a rich Live while shown; rich is imported only then
+        self._ticker: Any = None  # without a terminal: a plain line every 10 s instead
 
     def __enter__(self) -> LiveDisplay:
-        if self.enabled:
+        from ..progress import PlainTicker, is_terminal
+
+        if self.enabled and not is_terminal():
+            self._ticker = PlainTicker()
+        elif self.enabled:
             from rich.live import Live
 
             self._live = Live(self._render(), console=console, refresh_per_second=4,
@@ -129,17 +134,27 @@ class LiveDisplay:
                                           f"{reason}"[:110]])[-6:]
         if self._live is not None:
             self._live.update(self._render())
+        elif self._ticker is not None:
+            self._ticker.tick(self._plain_line)
 
-    def _render(self):
-        from rich.panel import Panel
-
+    def _budget_used(self) -> str:
         b = self.budget
         limits = [f"calls {self.spent['calls']}/{b.calls}" if b.calls else "",
                   f"tokens {self.spent['tokens']}/{b.tokens}" if b.tokens else "",
                   f"{self.spent['seconds']:.0f}s/{b.seconds:.0f}s" if b.seconds else ""]
+        return "  ".join(x for x in limits if x)
+
+    def _plain_line(self) -> str:
+        best = "-" if self.best is None else f"{self.best:.3f}"
+        latest = f"; latest: {self.recent[-1]}" if self.recent else ""
+        return f"optimizing: best validation {best}, budget used {self._budget_used()}{latest}"
+
+    def _render(self):
+        from rich.panel import Panel
+
         best = "-" if self.best is None else f"{self.best:.3f}"
         lines = [f"best validation score: [bold]{best}[/]   budget used: "
-                 + "  ".join(x for x in limits if x), *self.recent]
+                 + self._budget_used(), *self.recent]
         return Panel("\n".join(lines), title="optimizing", border_style="cyan")
 
 
