@@ -28,6 +28,9 @@ _LAZY = {
     "EmbeddingSimilarity": ".embedding", "packaged_embedding_model_path": ".embedding",
     "LLMJudge": ".judge", "parse_judge_score": ".judge",
     "HumanRating": ".human",
+    "Equals": ".assertions", "Substring": ".assertions", "StartsWith": ".assertions",
+    "ContainsJson": ".assertions", "Levenshtein": ".assertions", "Latency": ".assertions",
+    "Cost": ".assertions",
 }
 
 __all__ = [
@@ -36,12 +39,17 @@ __all__ = [
     "ChrF",
     "Choice",
     "Contains",
+    "ContainsJson",
+    "Cost",
     "EmbeddingSimilarity",
+    "Equals",
     "ExactMatch",
     "HumanRating",
     "JsonSchema",
     "JsonValid",
     "LLMJudge",
+    "Latency",
+    "Levenshtein",
     "Metric",
     "MetricFactory",
     "NumericMatch",
@@ -49,6 +57,8 @@ __all__ = [
     "RegexMatch",
     "Rouge",
     "Score",
+    "StartsWith",
+    "Substring",
     "TokenF1",
     "available_metrics",
     "get_metric",
@@ -64,6 +74,15 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs
+    from .assertions import (
+        ContainsJson,
+        Cost,
+        Equals,
+        Latency,
+        Levenshtein,
+        StartsWith,
+        Substring,
+    )
     from .embedding import EmbeddingSimilarity, packaged_embedding_model_path
     from .judge import LLMJudge, parse_judge_score
     from .overlap import Bleu, ChrF, Rouge

@@ -48,10 +48,19 @@ class Metric(ABC):
         if inspect.isfunction(score) and not getattr(score, "_checks_range", False):
             # built-ins, plugins and user classes alike: wrapping the method is the point
             cls.score = _checked(score)  # type: ignore[method-assign]
+        score_call = cls.__dict__.get("score_call")
+        if inspect.isfunction(score_call) and not getattr(score_call, "_checks_range", False):
+            # a metric that judges the call (latency, cost) is held to the same range
+            cls.score_call = _checked_call(score_call)  # type: ignore[method-assign]
 
     @abstractmethod
     def score(self, prediction: str, example: Example) -> Score:
         """Return a score in [0, 1], with feedback text where it helps."""
+
+    def score_call(self, prediction: str, example: Example, generation: Any) -> Score:
+        """The score with the call that produced the prediction (its seconds and tokens), for
+        metrics that judge the call too (latency and cost ceilings); others ignore it."""
+        return self.score(prediction, example)
 
     def describe(self) -> str:
         return self.name
@@ -64,6 +73,16 @@ def _checked(score: Callable[..., Any]) -> Callable[..., Score]:
 
     checked_score._checks_range = True  # type: ignore[attr-defined]
     return checked_score
+
+
+def _checked_call(score_call: Callable[..., Any]) -> Callable[..., Score]:
+    @functools.wraps(score_call)
+    def checked_score_call(self: Metric, prediction: str, example: Example,
+                           generation: Any) -> Score:
+        return check_score(score_call(self, prediction, example, generation), self, example)
+
+    checked_score_call._checks_range = True  # type: ignore[attr-defined]
+    return checked_score_call
 
 
 def check_score(result: Any, metric: Metric, example: Example) -> Score:

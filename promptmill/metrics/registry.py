@@ -37,6 +37,14 @@ _BUILTINS: dict[str, str] = {
     "embedding": "promptmill.metrics.embedding:EmbeddingSimilarity",
     "llm_judge": "promptmill.metrics.judge:LLMJudge",
     "human": "promptmill.metrics.human:HumanRating",
+    # promptfoo's assertion semantics, for test suites (promptmill.suites.checks)
+    "equals": "promptmill.metrics.assertions:Equals",
+    "substring": "promptmill.metrics.assertions:Substring",
+    "starts_with": "promptmill.metrics.assertions:StartsWith",
+    "contains_json": "promptmill.metrics.assertions:ContainsJson",
+    "levenshtein": "promptmill.metrics.assertions:Levenshtein",
+    "latency": "promptmill.metrics.assertions:Latency",
+    "cost": "promptmill.metrics.assertions:Cost",
 }
 
 REGISTRY = Registry("promptmill.metrics", "metric", _BUILTINS)  # built-ins and plugins
