@@ -15,7 +15,7 @@ def test_migrations_create_the_schema_once(any_store):
     Store(any_store.url).close()  # reopening an up-to-date store is a no-op
     with any_store.engine.connect() as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() \
-            == "0006_owners_and_locks"
+            == "0007_suite_runs"
 
 
 def test_migrations_build_exactly_the_declared_schema(any_store):
