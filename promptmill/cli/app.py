@@ -18,6 +18,7 @@ from . import replay as replay_cmds
 from . import runs as run_cmds
 from . import scaffold
 from . import serve as serve_cmds
+from . import test as test_cmds
 from . import tune as tune_cmds
 from . import ui as ui_cmds
 from .common import State, describe_unexpected, print_error
@@ -59,6 +60,7 @@ induce_cmds.register(app)
 diagnose_cmds.register(app)
 tune_cmds.register(app)
 serve_cmds.register(app)
+test_cmds.register(app)
 ui_cmds.register(app)
 
 

@@ -89,7 +89,7 @@ def create_app(store_url: str | None = None, token: str | None = None, *,
     name (loopback names always do; the port is taken from the server when not given);
     ``allowed_hosts``: more names (``NAME`` or ``NAME:PORT``) for the ``Host`` header.
     """
-    from . import compare, feedback, jobs, optimize, playground, prompts, runs
+    from . import compare, feedback, jobs, optimize, playground, prompts, runs, suites
 
     guard = GuardSettings(allowed_host_names(host, allowed_hosts), port=port)
     store = Store(store_url)
@@ -105,7 +105,7 @@ def create_app(store_url: str | None = None, token: str | None = None, *,
     app.state.store = store
     app.state.root = Path(root if root is not None else Path.cwd()).expanduser().resolve()
     app.state.jobs = jobs.JobManager(store)
-    for module in (runs, compare, prompts, optimize, playground, feedback, jobs):
+    for module in (runs, compare, prompts, optimize, playground, feedback, jobs, suites):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 

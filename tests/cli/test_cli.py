@@ -161,8 +161,8 @@ def test_help_is_fast():
 COMMANDS = {
     "compare", "demo", "diagnose", "eval", "export", "induce", "init", "inject", "kb build",
     "kb query", "optimize", "prompts diff", "prompts export", "prompts import", "prompts list",
-    "prompts show", "prompts tag", "replay", "runs", "serve", "show", "traces", "tune augment",
-    "tune export", "tune list", "tune pipeline", "tune run", "tune search", "ui",
+    "prompts show", "prompts tag", "replay", "runs", "serve", "show", "test", "traces",
+    "tune augment", "tune export", "tune list", "tune pipeline", "tune run", "tune search", "ui",
 }
 # The flat names before the command groups: hidden aliases for one release (test_cli_groups.py)
 OLD_NAMES = {

@@ -74,7 +74,7 @@ def page(browser):
 
 PAGES = ["/runs", "/runs/{a}", "/runs/{a}?failures=1", "/runs/{a}/examples/r10",
          "/compare?runs={a}+{b}", "/prompts", "/prompts/sentiment", "/runs/{o}/optimize",
-         "/runs/{a}/plots", "/playground", "/jobs", "/runs/{a}/diagnose"]
+         "/runs/{a}/plots", "/playground", "/jobs", "/runs/{a}/diagnose", "/suites"]
 
 
 def test_every_page_opens_without_errors_or_script_from_output(page, server, web_store):
