@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from promptmill.stats import mcnemar_exact, mean_ci, paired_test
 
@@ -12,7 +13,10 @@ def test_mean_ci_brackets_the_mean_and_narrows_with_n():
 
 
 def test_mean_ci_degenerate_inputs():
-    assert mean_ci([1, 1, 1]).low == 1.0
+    # pass/fail scores get the Wilson interval: three passes do not prove a 100% pass rate
+    assert mean_ci([1, 1, 1]).low == pytest.approx(0.4385, abs=1e-4)
+    assert mean_ci([1, 1, 1]).high == 1.0
+    assert mean_ci([0.5, 0.5, 0.5]).low == 0.5  # graded scores: the bootstrap
     assert mean_ci([]).n == 0
 
 

@@ -144,11 +144,11 @@ def test_rates_use_the_sign_flip_test_and_the_interval_brackets_the_diff():
     assert result.mean_candidate - result.mean_baseline == pytest.approx(result.diff.mean)
 
 
-def test_tango_at_margin_zero_is_mcnemars_score_statistic():
-    # 12 won, 4 lost: McNemar z = (4 - 12) / sqrt(16) = -2, one-sided p = Phi(-2)
+def test_tango_at_margin_zero_is_mcnemars_score_statistic_continuity_corrected():
+    # 12 won, 4 lost: McNemar z = (4 - 12 + 0.5) / sqrt(16) = -1.875, one-sided p = Phi(-1.875)
     candidate = np.array([1.0] * 12 + [0.0] * 4 + [1.0] * 20)
     baseline = np.array([0.0] * 12 + [1.0] * 4 + [1.0] * 20)
-    assert tango_score_p(candidate, baseline, 0.0) == pytest.approx(0.02275, abs=1e-4)
+    assert tango_score_p(candidate, baseline, 0.0) == pytest.approx(0.03040, abs=1e-4)
 
 
 def test_no_cases_and_bad_arguments():

@@ -241,3 +241,10 @@ def _file_in_traceback(exc: BaseException) -> str | None:
 def _clip_line(text: str, limit: int = 400) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def prompt_label(store, run: dict) -> str:
+    """A run's prompt as NAME@VERSION (the store's version), never a bare name or a hash:
+    two versions of one prompt must read differently in every table and verdict."""
+    row = store.get_prompt_by_id(run["prompt_id"]) if run.get("prompt_id") else None
+    return f"{row['name']}@{row['version']}" if row else run["prompt_hash"][:8]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .common import State, console, executor_for, fmt_score, fmt_seconds
+from .common import State, console, executor_for, fmt_score, fmt_seconds, prompt_label
 
 if TYPE_CHECKING:
     from ..assembly import Setup
@@ -56,9 +56,11 @@ def print_results(results: list, alpha: float) -> None:
                 "tokens", "time"):
         table.add_column(col, justify="left" if col == "prompt" else "right",
                          no_wrap=col in ("prompt", "score [95% CI]"))
-    for prompt, r in results:
+    store = State.store()
+    labels = {r.run_id: prompt_label(store, store.get_run(r.run_id)) for _, r in results}
+    for _, r in results:
         led = r.ledger
-        table.add_row(str(r.run_id), prompt.name or r.prompt_hash[:8],
+        table.add_row(str(r.run_id), labels[r.run_id],
                       fmt_score(r.score.mean, r.score.low, r.score.high), str(r.n),
                       str(r.n_errors), str(led.calls), str(led.cache_hits),
                       str(led.tokens_in + led.tokens_out), fmt_seconds(led.wall_seconds))
@@ -67,11 +69,11 @@ def print_results(results: list, alpha: float) -> None:
     if len(results) > 1:
         from ..api import compare
 
-        base_prompt, base = results[0]
-        for prompt, r in results[1:]:
-            cmp = compare(base.run_id, r.run_id, store=State.store(), alpha=alpha)
-            cmp = type(cmp)(**{**cmp.__dict__, "label_a": base_prompt.name or "A",
-                               "label_b": prompt.name or "B"})
+        base = results[0][1]
+        for _, r in results[1:]:
+            cmp = compare(base.run_id, r.run_id, store=store, alpha=alpha)
+            cmp = type(cmp)(**{**cmp.__dict__, "label_a": labels[base.run_id],
+                               "label_b": labels[r.run_id]})
             console.print(f"[bold]Verdict:[/] {cmp.verdict}")
     errors = sum(r.n_errors for _, r in results)
     if errors:

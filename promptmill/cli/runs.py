@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from .common import State, clip, console, fmt_score, fmt_seconds
+from .common import State, clip, console, fmt_score, fmt_seconds, prompt_label
 
 
 def runs(limit: int = typer.Option(20, "--limit", min=1), task: str = typer.Option(None)) -> None:
@@ -22,7 +22,7 @@ def runs(limit: int = typer.Option(20, "--limit", min=1), task: str = typer.Opti
         table.add_column(col, no_wrap=col in ("task", "status"))
     for run in store.list_runs(limit=limit, task=task):
         mean = run["score_sum"] / run["n_done"] if run["n_done"] else float("nan")
-        table.add_row(str(run["id"]), run["task"], run["split"], run["prompt_hash"][:8],
+        table.add_row(str(run["id"]), run["task"], run["split"], prompt_label(store, run),
                       status_text(run, host=False), f"{run['n_done']}/{run['n_examples']}",
                       fmt_score(mean),
                       str(run["n_errors"]), str(run["calls"]), str(run["cache_hits"]),

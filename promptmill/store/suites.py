@@ -129,7 +129,10 @@ def _summary(row: dict[str, Any]) -> SuiteRunSummary:
 
 def _as_json(result: dict[str, Any]) -> str:
     # pass@k of a case with fewer samples than k is NaN: JSON has no NaN, so it is kept null
-    return json.dumps(_no_nan(result), ensure_ascii=False, default=str)
+    try:  # most results hold no NaN: skip the walk over every outcome
+        return json.dumps(result, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_no_nan(result), ensure_ascii=False, default=str)
 
 
 def _no_nan(value: Any) -> Any:

@@ -253,19 +253,24 @@ def get_run(store: Store, run_id: int) -> RunRow | None:
 
 
 def score_summary(store: Store, run_id: int) -> ScoreSummary:
-    """Mean and a normal-approximation 95% CI from SQL sums: constant work per page view."""
+    """A run's mean score and 95% CI: the same estimate as the CLI and diagnose
+    (:func:`promptmill.stats.mean_ci`). For a pass/fail run it comes from SQL counts in
+    constant work per page view; for graded scores, from the scores themselves."""
+    from ..stats import mean_ci, proportion_ci
+
     s = results_t.c.score
-    query = sa.select(sa.func.count(), sa.func.count(s), sa.func.coalesce(sa.func.sum(s), 0.0),
-                      sa.func.coalesce(sa.func.sum(s * s), 0.0)).where(results_t.c.run_id == run_id)
+    binary = sa.func.sum(sa.case((sa.or_(s.is_(None), s.in_((0.0, 1.0))), 1), else_=0))
+    query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(s), 0.0),
+                      binary).where(results_t.c.run_id == run_id)
     with store.engine.connect() as conn:
-        n_rows, n, total, squares = conn.execute(query).one()
+        n_rows, total, n_binary = conn.execute(query).one()
     if not n_rows:
         return {"n": 0, "mean": None, "low": None, "high": None}
-    mean = total / n_rows  # unscored (errored) examples count as 0, as in scores_by_example
-    var = max(0.0, squares / n_rows - mean * mean)
-    half = 1.96 * math.sqrt(var / n_rows) if n_rows > 1 else 0.0
-    return {"n": n_rows, "mean": mean, "low": max(0.0, mean - half),
-            "high": min(1.0, mean + half)}
+    if n_binary == n_rows:
+        est = proportion_ci(round(total), n_rows)  # unscored (errored) examples count as 0
+    else:
+        est = mean_ci(list(store.scores_by_example(run_id).values()))
+    return {"n": est.n, "mean": est.mean, "low": est.low, "high": est.high}
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -457,6 +457,7 @@ class CaseChecks(Metric):
         self._judges: dict[str, _SharedJudge] = {}
         self._metrics: dict[str, Metric] = {}
         self._described: str | None = None
+        self._memo: dict[tuple[str, str, tuple[float, int, int] | None], list[Check]] = {}
         self._items = {case_id: self._case_items(case_id, case)
                        for case_id, case in cases.items()}
 
@@ -522,8 +523,18 @@ class CaseChecks(Metric):
         return f"{self.name}:{digest(_stable_json(body), 16)}"
 
     def checks(self, case_id: str, output: str, generation: Generation | None) -> list[Check]:
-        """One check per assertion of the case, in order."""
-        return [_check(item, output, generation) for item in self._case(case_id)]
+        """One check per assertion of the case, in order.
+
+        Remembered per (case, output, call figures): the runner reads back what scoring just
+        computed, and a repeated sample with the same answer costs nothing twice.
+        """
+        key = (case_id, output, _call_figures(generation))
+        found = self._memo.get(key)
+        if found is None:
+            found = [_check(item, output, generation) for item in self._case(case_id)]
+            if len(self._memo) < _MEMO_LIMIT:
+                self._memo[key] = found
+        return list(found)
 
     def passed(self, case_id: str, checks: list[Check]) -> tuple[bool, float]:
         """(passed, weighted score): every counted check passes, or with the case's threshold,
@@ -562,6 +573,16 @@ class CaseChecks(Metric):
             lines.insert(0, f"weighted score {weighted:.2f} is below the case threshold "
                             f"{threshold:g}")
         return Score(0.0, "\n".join(lines))
+
+
+_MEMO_LIMIT = 200_000  # outcomes remembered per suite run; past it, checks are recomputed
+
+
+def _call_figures(generation: Generation | None) -> tuple[float, int, int] | None:
+    """What latency and cost checks read of a call."""
+    if generation is None:
+        return None
+    return (generation.seconds, generation.input_tokens, generation.output_tokens)
 
 
 def _check(item: _Item, output: str, generation: Generation | None) -> Check:
