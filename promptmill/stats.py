@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -120,15 +121,20 @@ def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
 def paired_permutation(a: np.ndarray, b: np.ndarray, resamples: int = 9999,
                        seed: int = 0) -> float:
     """Two-sided p-value for mean(b - a) == 0 by random sign flips of the paired differences."""
+    return _sign_flip(b - a, "two-sided", resamples, seed)
+
+
+def _sign_flip(diff: np.ndarray, alternative: Literal["two-sided", "greater"], resamples: int,
+               seed: int) -> float:
+    """p-value of mean(diff) == 0 by random sign flips (scipy enumerates them all when few)."""
     from scipy import stats
 
-    diff = b - a
     if not diff.any():
         return 1.0
     res = stats.permutation_test((diff,), np.mean, permutation_type="samples",
                                  n_resamples=resamples, vectorized=True,
                                  random_state=np.random.default_rng(seed),
-                                 alternative="two-sided")
+                                 alternative=alternative)
     return float(res.pvalue)
 
 
@@ -271,15 +277,7 @@ def sign_flip_p(shifted: np.ndarray, resamples: int = 9999, seed: int = 0) -> fl
     The caller shifts the differences by the margin (d + margin), so that H0 sits at 0. scipy
     enumerates all 2^n flips exactly when n is small.
     """
-    from scipy import stats
-
-    if not shifted.any():
-        return 1.0
-    res = stats.permutation_test((shifted,), np.mean, permutation_type="samples",
-                                 n_resamples=resamples, vectorized=True,
-                                 random_state=np.random.default_rng(seed),
-                                 alternative="greater")
-    return float(res.pvalue)
+    return _sign_flip(shifted, "greater", resamples, seed)
 
 
 def _check_gate_args(margin: float, alpha: float) -> None:
