@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def check_prompt_fields(prompt: Prompt, cfg: TaskConfig, where: str) -> Prompt:
     """A template variable the data does not have is an error before any call is made."""
-    unknown = sorted(_template_variables(prompt, where) - set(cfg.data.input))
+    unknown = sorted(template_variables(prompt, where) - set(cfg.data.input))
     if unknown:
         raise ConfigError(f"the prompt template uses '{unknown[0]}', which is not an input field "
                           f"(inputs: {', '.join(cfg.data.input)})", where=where,
@@ -39,7 +39,7 @@ def check_prompt_fields(prompt: Prompt, cfg: TaskConfig, where: str) -> Prompt:
     return prompt
 
 
-def _template_variables(prompt: Prompt, where: str) -> set[str]:
+def template_variables(prompt: Prompt, where: str) -> set[str]:
     """The template's variables; a template that does not parse names the prompt and line."""
     import jinja2
 

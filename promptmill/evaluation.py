@@ -326,7 +326,7 @@ class Evaluator:
         """Answers for each example: from the cache when possible, else from the model."""
         pending = []
         for index, example in todo:
-            built = self.renderer.build(prompt, example, contextualizer)
+            built = self.renderer.build(prompt, example, contextualizer, self.params)
             prepared = built.prepared
             pending.append(_Pending(index, example, built.request,
                                     call_key(self.model.identity, built.request, built.params,

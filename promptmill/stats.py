@@ -52,7 +52,7 @@ def mean_ci(values: Sequence[float] | np.ndarray, confidence: float = 0.95, resa
     data = np.asarray(values, dtype=float)
     if data.size == 0:
         return Estimate(float("nan"), float("nan"), float("nan"), 0)
-    if confidence == 0.95 and np.isin(data, (0.0, 1.0)).all():
+    if confidence == 0.95 and _is_binary(data):
         return proportion_ci(int(data.sum()), int(data.size))
     mean = float(data.mean())
     if data.size == 1 or np.ptp(data) == 0:

@@ -124,3 +124,8 @@ def unsafe_reference(source: str) -> str | None:
 
 
 _STATIC = sandboxed_environment()
+
+
+def static_environment() -> ImmutableSandboxedEnvironment:
+    """The sandboxed environment that static checks parse templates with (never rendered)."""
+    return _STATIC

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..stats import mean_ci
 from ..store.db import Store
 from . import language
 from .calibration import calibrate
@@ -110,12 +111,7 @@ def diagnose(run_id: int | str, *, store: Store | None = None, threshold: float 
     store = store or Store()
     data = data or load_run(store, run_id, threshold)
     scores = np.array([r.score for r in data.rows])
-    mean = rate_ci(int((scores >= threshold).sum()), len(scores)) \
-        if np.isin(scores, (0.0, 1.0)).all() else None
-    if mean is None:
-        from ..stats import mean_ci
-
-        mean = mean_ci(scores)
+    mean = mean_ci(scores)  # the one estimate every screen shows (Wilson for pass/fail)
     matrix = confusion(data)
     categories = _categories(data, matrix)
     found = cluster_failures(data.failures, clusters, seed) if clusters else []

@@ -11,13 +11,12 @@ the line of ``tests[i]`` or ``prompts[i]`` in the YAML only when it has somethin
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ..errors import ConfigError, PromptmillError, TemplateError
+from ..errors import ConfigError, PromptmillError
 from ..prompt import Prompt
 from ..yamlfile import _child_node, read_yaml, validate_with_lines
 from .model import Assertion, Case, ModelEntry, PromptEntry, Suite
@@ -205,15 +204,11 @@ def _check_unused_vars(suite: Suite, index: int, case: Case, used: set[str]) -> 
 
 def template_variables(prompt: Prompt, label: str) -> set[str]:
     """The variables a prompt's template reads (Jinja's own globals left out)."""
-    import jinja2
     from jinja2.defaults import DEFAULT_NAMESPACE
 
-    try:
-        return prompt.variables() - set(DEFAULT_NAMESPACE)
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template syntax error at line {exc.lineno}: {exc.message}",
-                            where=f"prompt {label}",
-                            fix="check the {{ }} and {% %} pairs in the template") from None
+    from ..assembly import template_variables as read_variables
+
+    return read_variables(prompt, f"prompt {label}") - set(DEFAULT_NAMESPACE)
 
 
 def _assertion_variables(case: Case) -> set[str]:
@@ -221,22 +216,17 @@ def _assertion_variables(case: Case) -> set[str]:
     import jinja2
     from jinja2 import meta
 
+    from ..templating import static_environment
+
     found: set[str] = set()
     for assertion in case.assertions:
         for value in _strings(assertion.value):
             if "{{" in value or "{%" in value:
                 try:
-                    found |= meta.find_undeclared_variables(_parser().parse(value))
+                    found |= meta.find_undeclared_variables(static_environment().parse(value))
                 except jinja2.TemplateSyntaxError:
                     continue  # a value that only looks like a template is plain text
     return found
-
-
-@lru_cache(maxsize=1)
-def _parser() -> Any:
-    import jinja2
-
-    return jinja2.Environment()  # templates are parsed here, never rendered
 
 
 def _strings(value: Any) -> Iterable[str]:

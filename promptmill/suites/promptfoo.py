@@ -670,7 +670,9 @@ def nunjucks_problem(template: str) -> tuple[str, str, int | None] | None:
     as Nunjucks does, or None. A static check on the template's syntax tree."""
     import jinja2
 
-    env = _static_environment()
+    from ..templating import static_environment
+
+    env = static_environment()
     try:
         tree = env.parse(template)
     except jinja2.TemplateSyntaxError as exc:
@@ -680,13 +682,6 @@ def nunjucks_problem(template: str) -> tuple[str, str, int | None] | None:
         if problem is not None:
             return problem
     return None
-
-
-@functools.lru_cache(maxsize=1)
-def _static_environment() -> Any:
-    from ..templating import sandboxed_environment
-
-    return sandboxed_environment()  # parses only: its filter and test names are Jinja2's
 
 
 def _syntax_problem(template: str, exc: Any) -> tuple[str, str, int | None]:
