@@ -25,9 +25,6 @@ if TYPE_CHECKING:
     from .prompt import DemoSelection, Prompt
     from .task import Example
 
-MODES = ("chat", "completion")
-
-
 @dataclass(frozen=True)
 class BuiltRequest:
     """One example's model request, its generation parameters and how it was prepared."""
