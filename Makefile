@@ -10,19 +10,24 @@ TORCH := torch==2.13.0
 # outside the project so fresh clones and CI reuse it. On x86-64 its AMX kernels are left out:
 # on virtual machines whose kernel does not enable AMX state they crash (SIGSEGV) on the first
 # multi-token batch, and pip's own wheel cache would hand that build to every later venv.
+# The llamafile matrix kernels and the runtime weight repacking are left out too: both pick a
+# different kernel for one row than for several, so a batched answer could differ from the
+# same request decoded alone (docs/inference.md). Without them every row is computed the same
+# way whatever shares its batch. The wheel folder is named after this recipe.
 LLAMA_VERSION := 0.3.36
-LLAMA_WHEELS ?= $(HOME)/.cache/promptmill/llama-cpp-wheels/$(shell uname -m)
+LLAMA_WHEELS ?= $(HOME)/.cache/promptmill/llama-cpp-wheels/$(shell uname -m)-exact
+EXACT := -DGGML_LLAMAFILE=OFF -DGGML_CPU_REPACK=OFF
 ifeq ($(shell uname -m),x86_64)
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
-LLAMA_CMAKE := -DGGML_NATIVE=ON -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+LLAMA_CMAKE := -DGGML_NATIVE=ON $(EXACT) -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 else
-LLAMA_CMAKE := -DGGML_NATIVE=ON
+LLAMA_CMAKE := -DGGML_NATIVE=ON $(EXACT)
 endif
 LLAMA_WHEEL = $(firstword $(wildcard $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl))
 
 .PHONY: demo test lint bench clean install install-test llama-wheel
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(MAKE) --no-print-directory llama-wheel
