@@ -28,7 +28,7 @@ import os
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote, unquote_plus, urlsplit, urlunsplit
@@ -145,6 +145,54 @@ def redact_shapes(text: str) -> str:
 
 def _has(text: str, hints: tuple[str, ...]) -> bool:
     return any(h in text for h in hints)
+
+
+class StreamRedactor:
+    """Redacts a stream of text pieces as the one text they make, handing on only what is final.
+
+    Every key shape is a run without whitespace, and redaction masks only such runs, so text up
+    to the last whitespace is final: the run being written is held back until whitespace
+    follows, as is any tail that could begin a known secret.
+    What is handed on is always a prefix of the redacted whole; ``finish`` sends the rest of
+    the final (already redacted) text.
+    """
+
+    def __init__(self, emit: Callable[[str], None], extra: Iterable[str] = ()):
+        self.emit = emit
+        self.extra = tuple(s for s in extra if s and len(s) >= MIN_REGISTERED_LENGTH)
+        self.raw = ""
+        self.sent = ""
+
+    def feed(self, piece: str) -> None:
+        if not piece:
+            return
+        self.raw += piece
+        clean = redact(self.raw, self.extra)
+        self._send(clean, self._final_end(clean))
+
+    def finish(self, text: str) -> None:
+        self._send(text, len(text))
+
+    def _final_end(self, clean: str) -> int:
+        cut = max(clean.rfind(c) for c in " \t\n\r")
+        end = cut + 1 if cut >= 0 else 0
+        hold = max((_secret_prefix_at_end(clean, secret)
+                    for secret in (*known_secrets(), *self.extra)), default=0)
+        return min(end, len(clean) - hold)
+
+    def _send(self, clean: str, end: int) -> None:
+        if end <= len(self.sent) or not clean.startswith(self.sent):
+            return  # nothing new, or redaction reached back into text already handed on
+        self.emit(clean[len(self.sent):end])
+        self.sent = clean[:end]
+
+
+def _secret_prefix_at_end(text: str, secret: str) -> int:
+    """How many trailing characters of ``text`` begin ``secret``."""
+    for n in range(min(len(secret) - 1, len(text)), 0, -1):
+        if text.endswith(secret[:n]):
+            return n
+    return 0
 
 
 def redact_generation(generation):

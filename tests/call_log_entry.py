@@ -1,6 +1,6 @@
-"""``promptmill`` with every fake-model call logged: one line per real call, at its start, to the
-file named by PROMPTMILL_TEST_CALL_LOG. Tests count a process's true calls from that file, even
-when the process is killed."""
+"""``promptmill`` with every fake-model and embedded-model call logged: one line per real call,
+at its start, to the file named by PROMPTMILL_TEST_CALL_LOG. Tests count a process's true calls
+from that file, even when the process is killed."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 from promptmill.cli.app import main
 from promptmill.models.base import last_user_text
 from promptmill.models.fake import FakeModel
+from promptmill.models.llamacpp import LlamaCppModel
 
 _lock = threading.Lock()
 
@@ -29,5 +30,6 @@ def _logged(generate):
 
 if __name__ == "__main__":
     FakeModel.generate = _logged(FakeModel.generate)
+    LlamaCppModel.generate = _logged(LlamaCppModel.generate)  # batched calls come through it
     sys.argv[0] = "promptmill"
     main()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import yaml
 from helpers import wait_for, write_jsonl
@@ -38,13 +39,27 @@ def _calls(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
+FAKE = {"name": "fake", "params": {"delay": 0.02, "default": "x"}}
+BATCHED = {"name": "embedded", "params": {"batch_width": 8, "n_ctx": 512}}
+
+
 def test_killed_eval_resumes_where_it_stopped(tmp_path, sqlite_url):
+    _kill_and_resume(tmp_path, sqlite_url, FAKE)
+
+
+@pytest.mark.real_model
+def test_killed_batched_eval_on_the_real_model_resumes_where_it_stopped(tmp_path, sqlite_url):
+    _kill_and_resume(tmp_path, sqlite_url, BATCHED, max_tokens=6)
+
+
+def _kill_and_resume(tmp_path, sqlite_url, model: dict, max_tokens: int | None = None):
     rows = [{"id": f"e{i}", "input": f"word{i}", "output": f"word{i}"} for i in range(150)]
     write_jsonl(tmp_path / "data.jsonl", rows)
     config = {"name": "echo", "data": {"path": "data.jsonl", "id": "id"},
               "splits": {"train": 0, "validation": 0, "test": 150},
-              "model": {"name": "fake", "params": {"delay": 0.02, "default": "x"}},
-              "prompt": {"template": "{{ input }}"}}
+              "model": model, "prompt": {"template": "{{ input }}"}}
+    if max_tokens:
+        config["generation"] = {"max_tokens": max_tokens}
     (tmp_path / "task.yaml").write_text(yaml.safe_dump(config))
     command = [sys.executable, str(ENTRY), "--db", sqlite_url, "eval",
                str(tmp_path / "task.yaml"), "--quiet"]
@@ -52,7 +67,7 @@ def test_killed_eval_resumes_where_it_stopped(tmp_path, sqlite_url):
     proc = subprocess.Popen(command, env={**os.environ, "PROMPTMILL_TEST_CALL_LOG":
                                           str(first_log)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_for(lambda: len(_committed(sqlite_url)) >= 30, timeout=60)
+    assert wait_for(lambda: len(_committed(sqlite_url)) >= 30, timeout=120, interval=0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = _committed(sqlite_url)

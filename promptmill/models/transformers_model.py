@@ -16,6 +16,8 @@ from typing import Any
 
 from .base import Generation, GenerationParams, Model, Request
 
+BATCH_SIZE = 16  # requests padded into one forward pass
+
 
 class TransformersModel(Model):
     """Greedy (or sampled) generation with a PyTorch causal LM, one request at a time."""
@@ -64,8 +66,12 @@ class TransformersModel(Model):
                           seconds=seconds, finish_reason="stop" if finished else "length")
 
 
-    def generate_batch(self, requests: list[Request], params: GenerationParams,
-                       batch_size: int = 16) -> list[Generation]:
+    @property
+    def batch_width(self) -> int:
+        return BATCH_SIZE
+
+    def generate_many(self, requests: list[Request], params: GenerationParams,
+                      batch_size: int = 16) -> list[Generation]:
         """Greedy answers to many requests, several at a time (left-padded), in input order.
 
         Much faster on CPU than one at a time; padding can flip a near-tie in the last float

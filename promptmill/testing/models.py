@@ -10,6 +10,8 @@ rule:
   keys on it), and ``concurrency`` is a whole number >= 1;
 - a backend that says it ``can_score_options`` returns one finite log-likelihood (<= 0) per
   option; one that cannot raises ``NotImplementedError``;
+- ``generate_many`` answers every request, in order, as ``generate`` answers each (greedy);
+- ``stream`` hands out pieces that make up the text it returns;
 - ``close()`` may be called twice.
 
 With pytest, subclass :class:`ModelConformance` and give it one fixture, ``model`` (the close
@@ -100,6 +102,38 @@ def check_score_options(model: Model, request: Request = REQUEST,
     return scores
 
 
+def check_generate_many(model: Model, request: Request = REQUEST) -> list[Generation]:
+    """``generate_many`` gives one answer per request, in order, each equal to what
+    ``generate`` gives that request alone (greedy decoding)."""
+    params = GenerationParams(max_tokens=MAX_TOKENS)
+    requests = [request, _variant(request), request]
+    many = model.generate_many(requests, params)
+    count = len(many) if isinstance(many, list) else "no list of"
+    expect(isinstance(many, list) and len(many) == len(requests),
+           f"generate_many returned {count} answers for {len(requests)} requests")
+    alone = [model.generate(r, params).text for r in requests]
+    expect([g.text for g in many] == alone,
+           f"generate_many answered {[g.text for g in many]!r}, one at a time gave {alone!r}")
+    return many
+
+
+def check_stream(model: Model, request: Request = REQUEST) -> Generation:
+    """``stream``'s pieces, joined, are the text it returns."""
+    pieces: list[str] = []
+    gen = model.stream(request, GenerationParams(max_tokens=MAX_TOKENS), pieces.append)
+    expect(isinstance(gen, Generation), f"stream returned {type(gen).__name__}, not a "
+                                        "Generation")
+    expect("".join(pieces) == gen.text,
+           f"the streamed pieces {pieces!r} do not make the answer {gen.text!r}")
+    return gen
+
+
+def _variant(request: Request) -> Request:
+    if isinstance(request, str):
+        return request + " Please."
+    return [*request[:-1], {**request[-1], "content": request[-1]["content"] + " Please."}]
+
+
 def check_close_is_idempotent(model: Model) -> None:
     """``close()`` twice raises nothing: callers close in ``finally`` blocks, maybe twice."""
     model.close()
@@ -116,6 +150,8 @@ def check_model(model: Model, request: Request = REQUEST) -> None:
     check_respects_max_tokens(model, request)
     check_identity(model, request)
     check_score_options(model, request)
+    check_generate_many(model, request)
+    check_stream(model, request)
     check_close_is_idempotent(model)
 
 
@@ -142,6 +178,12 @@ class ModelConformance:
     def test_score_options(self, model: Model):
         check_score_options(model, self.request, self.options)
 
+    def test_generate_many_answers_each_in_order(self, model: Model):
+        check_generate_many(model, self.request)
+
+    def test_stream_pieces_make_the_answer(self, model: Model):
+        check_stream(model, self.request)
+
     def test_close_is_idempotent(self, model: Model):
         check_close_is_idempotent(self.model_to_close(model))
 
@@ -152,5 +194,5 @@ class ModelConformance:
 
 
 __all__ = ["ConformanceFailure", "ModelConformance", "check_close_is_idempotent",
-           "check_generation", "check_identity", "check_model", "check_respects_max_tokens",
-           "check_score_options"]
+           "check_generate_many", "check_generation", "check_identity", "check_model",
+           "check_respects_max_tokens", "check_score_options", "check_stream"]

@@ -9,7 +9,6 @@ follows is all cache hits: the run has every result, at batch speed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
 
 from ..evaluation import Evaluator, call_key
 from ..extract import extract_answer
@@ -20,19 +19,22 @@ from ..task import Example
 from .errors import TuneError
 
 
-@runtime_checkable
-class BatchGenerator(Protocol):
-    """A backend that answers many requests at once (the PyTorch one does)."""
-
-    def generate_batch(self, requests: list[Request], params: GenerationParams,
-                       batch_size: int = 16) -> list[Generation]: ...
-
-
-def _batched(model: Model) -> BatchGenerator:
-    if not isinstance(model, BatchGenerator):
+def _batched(model: Model) -> Model:
+    if model.batch_width <= 1:
         raise TuneError(f"model '{model.identity}' cannot answer in batches",
                         where="batched evaluation", fix="use a PyTorch (hf: or tuned:) model")
     return model
+
+
+def _generate(model: Model, requests: list[Request], params: GenerationParams,
+              batch_size: int) -> list[Generation]:
+    """Many answers at once; a PyTorch backend takes the batch size, the others their own."""
+    from ..models.transformers_model import TransformersModel
+
+    batched = _batched(model)
+    if isinstance(batched, TransformersModel):
+        return batched.generate_many(requests, params, batch_size=batch_size)
+    return batched.generate_many(requests, params)
 
 
 def _requests(evaluator: Evaluator, prompt: Prompt, examples: Sequence[Example]):
@@ -57,8 +59,7 @@ def _answers(evaluator: Evaluator, items: list, batch_size: int) -> list[str]:
     for index, (_, request, params) in enumerate(items):
         by_params.setdefault(params, []).append((index, request))
     for params, group in by_params.items():
-        generations = _batched(evaluator.model).generate_batch([r for _, r in group], params,
-                                                               batch_size)
+        generations = _generate(evaluator.model, [r for _, r in group], params, batch_size)
         for (index, _), generation in zip(group, generations, strict=True):
             out[index] = generation.text
     return out
@@ -77,8 +78,7 @@ def warm_cache(evaluator: Evaluator, prompt: Prompt, examples: Sequence[Example]
     for item in todo:
         by_params.setdefault(item[2], []).append(item)
     for params, group in by_params.items():
-        generations = _batched(model).generate_batch([r for _, r, _, _ in group], params,
-                                                     batch_size)
+        generations = _generate(model, [r for _, r, _, _ in group], params, batch_size)
         for (_, request, _, key), g in zip(group, generations, strict=True):
             rows.append({"key": key, "model_identity": model.identity,
                          "request": canonical_json(request),

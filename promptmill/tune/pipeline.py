@@ -40,7 +40,7 @@ def test_scores(model: Model, metric: Metric, store: Store, task: Task, prompt: 
     """A recorded test run; PyTorch backends answer in batches through the call cache."""
     evaluator = Evaluator(model, metric, store, params=params, progress=False,
                           demo_pool=task.train)
-    if hasattr(model, "generate_batch"):
+    if model.batch_width > 1:
         from .batch_eval import warm_cache
 
         warm_cache(evaluator, prompt, task.test)

@@ -188,7 +188,7 @@ class PluginModel(Model):
         return Generation(text=f"here you go: {LEAK}", extra={"raw": LEAK},
                           finish_reason=f"stop {LEAK}")
 
-    def generate_batch(self, requests, params, batch_size=8):
+    def generate_many(self, requests, params, batch_size=8):
         return [self.generate(r, params) for r in requests]
 
 
@@ -218,7 +218,7 @@ def test_every_backend_returns_redacted_text(model):
 
 
 def test_batched_generation_is_redacted_too():
-    generations = PluginModel().generate_batch([ASK, ASK], PARAMS)
+    generations = PluginModel().generate_many([ASK, ASK], PARAMS)
     assert len(generations) == 2 and all(LEAK not in g.text for g in generations)
 
 

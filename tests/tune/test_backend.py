@@ -33,7 +33,7 @@ def test_batched_answers_equal_one_at_a_time(embedded_base):
     requests = [[MESSAGES[0], {"role": "user", "content": w}]
                 for w in ("fig", "strawberry", "kiwi fruit salad")]
     params = GenerationParams(max_tokens=5)
-    batched = model.generate_batch(requests, params, batch_size=3)
+    batched = model.generate_many(requests, params, batch_size=3)
     assert [g.text for g in batched] == [model.generate(r, params).text for r in requests]
 
 
@@ -112,7 +112,7 @@ def test_soft_prompt_batches_answer_like_single_requests(tiny_model_dir):
     requests = [[MESSAGES[0], {"role": "user", "content": w}]
                 for w in ("fig", "kiwi", "a much longer input sentence", "pear", "plum tart")]
     params = GenerationParams(max_tokens=4)
-    assert ([g.text for g in model.generate_batch(requests, params)]
+    assert ([g.text for g in model.generate_many(requests, params)]
             == [model.generate(r, params).text for r in requests])
 
 
