@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 def run_eval(config: Path, prompts: list[str | None] | None = None, *,
              model_spec: str | None = None, split: str = "test", limit: int | None = None,
              cache: bool = True, resume: bool = True, alpha: float = 0.05,
-             progress: bool = True, executor: str | None = "local") -> list:
+             progress: bool = True, executor: str | None = "local",
+             verbose: bool = False) -> list:
     """What ``promptmill eval`` does, with real defaults, for any command that needs it."""
     from ..api import setup
 
@@ -27,6 +28,8 @@ def run_eval(config: Path, prompts: list[str | None] | None = None, *,
         chosen = [s.prompt, *(s.resolve(p) for p in others)]
         with console.status(f"loading model {s.model_name}…"):
             s.load_model()
+        if verbose:
+            print_model_settings(s.model)
         with executor_for(executor, s) as runner:
             results = _evaluate_each(s, chosen, split, limit, cache, resume, progress, runner)
     print_results(results, alpha)
@@ -46,6 +49,13 @@ def _evaluate_each(s: Setup, chosen: list, split: str, limit: int | None, cache:
                           "were already done")
         results.append((p, result))
     return results
+
+
+def print_model_settings(model) -> None:
+    """One line per runtime setting, as the model reports them (``Model.runtime_settings``)."""
+    console.print(f"model {getattr(model, 'spec', None) or model.identity}: {model.identity}")
+    for name, value in model.runtime_settings().items():
+        console.print(f"  {name}: {value}")
 
 
 def print_results(results: list, alpha: float) -> None:

@@ -26,12 +26,14 @@ def eval_command(
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level for comparisons."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also show the model's "
+                                 "runtime settings (threads, OpenMP wait policy, batch width)."),
 ) -> None:
     """Evaluate one or more prompts on a task split; two or more are compared pairwise."""
     refs: list[str | None] = list(prompt) if prompt else [None]  # None: the config's prompt
     run_eval(config, refs, model_spec=model, split=split, limit=limit,
              cache=not no_cache, resume=not fresh, alpha=alpha, progress=not quiet,
-             executor=executor)
+             executor=executor, verbose=verbose)
 
 
 def register(app: typer.Typer) -> None:
