@@ -3,10 +3,21 @@ streamed) for one prompt version.
 
 Per request: check the key, parse the body, fill the template fields from the last user message
 (or the completion ``prompt``), render the prompt version exactly as an evaluation would, wait
-for a concurrency slot, call the backend in a worker thread, answer, and queue a trace. Backends
-do not stream token by token through the Model interface, so a streamed answer is generated
-whole, redacted whole (a key can never straddle two chunks unseen), and then sent as word chunks
-in OpenAI's chunk format, ending with ``data: [DONE]``.
+for a concurrency slot, call the backend in a worker thread, answer, and queue a trace.
+
+Concurrent requests reach the backend at once (up to ``max_concurrency``; the worker pool has
+room for all of them), so a batching backend (the embedded model's engine) decodes them
+together: a request arriving mid-batch joins at the next step.
+
+``stream: true`` is streamed token by token when the backend can (``model.can_stream``) and the
+prompt has no answer extraction: ``model.stream`` runs in a worker thread and each piece is sent
+as an OpenAI chunk as it is decoded (:mod:`promptmill.serve.streaming`). The pieces come out of
+the Model guard redacted, and pass a second stream redactor for the server's own keys that the
+guard does not know, so a key never straddles two chunks unseen. The response starts only with
+the first piece, so a backend that fails before it still gets the 502 JSON; a failure or the
+backend timeout later ends the stream with an OpenAI error event. Otherwise (an extraction rule,
+which needs the whole text, or a backend that cannot stream) the answer is generated whole,
+extracted and redacted whole, and sent as word chunks. Both end with ``data: [DONE]``.
 
 Whatever the body, the reply is JSON: 200 for a request the prompt can answer, a 4xx naming the
 field for anything else, a 502 for a failing backend. Even a bug in this server gets an OpenAI
@@ -20,7 +31,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, cast
@@ -32,6 +43,7 @@ from ..redact import redact_target
 from ..store.db import Store
 from .limits import BodyLimit, ConcurrencyGate, Redactor, error_body, key_matches
 from .render import Rendered, RequestError, ServedPrompt
+from .streaming import CLIENT_GONE_STATUS, END, FAIL, PIECE, ClientGone, Event, LiveStream
 from .traces import TraceWriter, trace_row
 
 log = logging.getLogger("promptmill.serve")
@@ -153,7 +165,8 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "prompt": served.ref, "queue": state.gate.stats()}
+        return {"status": "ok", "prompt": served.ref, "queue": state.gate.stats(),
+                "batch_width": state.batch_width}
 
     @app.get("/v1/models")
     async def models(request: Request):
@@ -168,7 +181,10 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
             if not key_matches(request.headers.get("authorization"), api_key):
                 raise _unauthorized()
             body = _parse_body(await request.body(), body_type)
-            rendered, text, gen = await state.complete(body)
+            rendered = await state.prepare(body)
+            if body.stream and state.streams_tokens(rendered):
+                return await streamed(body, rendered, reply_type(served), started)
+            text, gen = await state.complete(rendered)
         except _Failure as f:
             state.record(f.status, started, f.rendered, inputs=f.inputs, error=f.message)
             return failure_response(f)
@@ -176,12 +192,27 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
         text = cast(str, redact(text))
         state.record(200, started, rendered, output=text, generation=gen)
         reply = reply_type(served, text, gen)
-        if body.stream:
+        if body.stream:  # the answer is whole already: sent as word chunks
             return StreamingResponse(reply.sse(body.include_usage()),
                                      media_type="text/event-stream",
                                      headers={"cache-control": "no-cache"})
         # a ready JSONResponse skips FastAPI's recursive encoder: a third of the CPU per request
         return JSONResponse(reply.completion())
+
+    async def streamed(body: _Body, rendered: Rendered, reply: _Reply, started: float):
+        live = state.live_stream(rendered, started)
+        first = await live.first()  # the 502 JSON is still possible until the first piece
+        if first[0] == FAIL:  # its trace is written by the stream
+            return failure_response(_as_failure(first[1], rendered))
+        return StreamingResponse(reply.live_sse(first, live.rest(), body.include_usage(),
+                                                lambda exc: error_event(exc, rendered),
+                                                live.cancel),
+                                 media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache"})
+
+    def error_event(exc: BaseException, rendered: Rendered) -> str:
+        f = _as_failure(exc, rendered)
+        return error_body(cast(str, redact(f.message)), f.kind, f.code).decode()
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
@@ -204,6 +235,16 @@ def create_app(served: ServedPrompt, store: Store, *, api_key: str | None = None
                                                               error=message))
     app.add_middleware(ApiGuard, settings=guard)  # outermost: nothing runs for a page's request
     return app
+
+
+def _as_failure(exc: BaseException, rendered: Rendered | None) -> _Failure:
+    """A streamed answer's failure as the HTTP error it is; anything but a backend failure is
+    a bug of this server (500)."""
+    if isinstance(exc, _Failure):
+        return exc
+    log.error("unexpected %s in a streamed answer", type(exc).__name__)
+    return _Failure(500, "the server failed on this request; see its log", "server_error",
+                    "internal_error", rendered)
 
 
 def _unauthorized() -> _Failure:
@@ -258,8 +299,10 @@ class _ServerState:
         self.pool = ThreadPoolExecutor(max_workers=max_concurrency + 4,
                                        thread_name_prefix="promptmill-serve")
         self.traces = TraceWriter(store)
+        self.batch_width: int | None = None  # the backend's, read after its first answer
+        self._streams: set[asyncio.Task] = set()  # live streams outlive a gone client
 
-    async def complete(self, body: _Body):
+    async def prepare(self, body: _Body) -> Rendered:
         loop = asyncio.get_running_loop()
         messages = body.as_messages()
         try:
@@ -272,13 +315,52 @@ class _ServerState:
         except RequestError as exc:
             raise _Failure(400, exc.one_line(), "invalid_request_error",
                            "prompt_fields") from None
-        async with self.gate:
-            gen = await self._generate(loop, rendered)
-        return rendered, self.served.answer_text(rendered, gen.text), gen
+        return rendered
 
-    async def _generate(self, loop, rendered: Rendered):
+    async def complete(self, rendered: Rendered):
         model = self.served.model
-        call = loop.run_in_executor(self.pool, model.generate, rendered.request, rendered.params)
+        async with self.gate:
+            gen = await self._call_backend(rendered, model.generate, rendered.request,
+                                           rendered.params)
+        return self.served.answer_text(rendered, gen.text), gen
+
+    def streams_tokens(self, rendered: Rendered) -> bool:
+        """Stream as decoded: only a streaming backend, and only without an extraction rule
+        (which needs the whole text)."""
+        return self.served.model.can_stream and not self.served.extracts(rendered)
+
+    def live_stream(self, rendered: Rendered, started: float) -> LiveStream:
+        model = self.served.model
+
+        async def run_backend(on_piece: Callable[[str], None]):
+            return await self._call_backend(rendered, model.stream, rendered.request,
+                                            rendered.params, on_piece)
+
+        def on_end(gen, text: str, error: BaseException | None) -> None:
+            if error is None:
+                self.record(200, started, rendered, output=text, generation=gen)
+                return
+            if isinstance(error, ClientGone):
+                self.record(CLIENT_GONE_STATUS, started, rendered, output=text or None,
+                            error=str(error))
+                return
+            f = _as_failure(error, rendered)
+            self.record(f.status, started, rendered, output=text or None, error=f.message)
+
+        live = LiveStream(self.gate, run_backend, on_end, self.answer_text,
+                          self.redact.secrets).start()
+        assert live.task is not None
+        self._streams.add(live.task)
+        live.task.add_done_callback(self._streams.discard)
+        return live
+
+    def answer_text(self, text: str) -> str:
+        # the backend's output is redacted already; this adds our own keys
+        return cast(str, self.redact(text))
+
+    async def _call_backend(self, rendered: Rendered, method: Callable[..., Any], *args: Any):
+        call = asyncio.get_running_loop().run_in_executor(self.pool, self._backend_call,
+                                                         method, args)
         try:
             return await asyncio.wait_for(call, self.timeout)
         except TimeoutError:
@@ -288,6 +370,12 @@ class _ServerState:
             detail = exc.one_line() if hasattr(exc, "one_line") else \
                 f"{type(exc).__name__}: {exc}"
             raise self._backend_failure(detail, rendered) from None
+
+    def _backend_call(self, method: Callable[..., Any], args: tuple[Any, ...]):
+        generation = method(*args)
+        if self.batch_width is None:  # cheap now: a batching backend has built its engine
+            self.batch_width = self.served.model.batch_width
+        return generation
 
     def _backend_failure(self, detail: str, rendered: Rendered) -> _Failure:
         message = (f"the model backend ({self.served.model.identity}) failed: {detail}. "
@@ -322,12 +410,19 @@ class _Reply:
 
     prefix, kind, chunk_kind = "chatcmpl", "chat.completion", "chat.completion.chunk"
 
-    def __init__(self, served: ServedPrompt, text: str, gen):
+    def __init__(self, served: ServedPrompt, text: str = "", gen=None):
+        """``gen`` None: a reply being streamed, whose end (:meth:`ended`) is still to come."""
         self.id = f"{self.prefix}-{uuid.uuid4().hex[:24]}"
         self.created = int(time.time())
         self.model = served.ref
         self.fingerprint = f"promptmill:{served.prompt.hash}"
         self.text = text
+        self.finish = "stop"
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        if gen is not None:
+            self.ended(gen)
+
+    def ended(self, gen) -> None:
         self.finish = gen.finish_reason if gen.finish_reason in ("stop", "length") else "stop"
         self.usage = {"prompt_tokens": gen.input_tokens, "completion_tokens": gen.output_tokens,
                       "total_tokens": gen.input_tokens + gen.output_tokens}
@@ -357,16 +452,54 @@ class _Reply:
 
     async def sse(self, include_usage: bool):
         # self.text was redacted whole, so a secret cut across two chunks is already gone
-        opening = self._opening()
-        if opening is not None:
-            yield self._chunk(opening)
+        for chunk in self._head():
+            yield chunk
         for piece in re.findall(r"\s*\S+|\s+$", self.text):
             yield self._chunk(self._piece(piece))
-        yield self._chunk(self._piece("", self.finish))
+        for chunk in self._tail(include_usage):
+            yield chunk
+
+    async def live_sse(self, first: Event, rest: AsyncIterator[Event], include_usage: bool,
+                       error_event: Callable[[Any], str], cancel: Callable[[], None]):
+        """Chunks as the backend decodes them: ``first`` and ``rest`` are the stream's events
+        (:class:`~promptmill.serve.streaming.LiveStream`), redacted as one text already.
+        Closed before the end (the client went away), it calls ``cancel``."""
+        try:
+            async for chunk in self._live_chunks(first, rest, include_usage, error_event):
+                yield chunk
+        finally:
+            cancel()  # a no-op once the stream has ended
+
+    async def _live_chunks(self, first: Event, rest: AsyncIterator[Event], include_usage: bool,
+                           error_event: Callable[[Any], str]):
+        for chunk in self._head():
+            yield chunk
+        event = first
+        while True:
+            kind, value = event
+            if kind == PIECE:
+                yield self._chunk(self._piece(value))
+            elif kind == END:
+                self.ended(value)
+                for chunk in self._tail(include_usage):
+                    yield chunk
+                return
+            else:  # FAIL once chunks went out: an error event in the stream ends it
+                yield f"data: {error_event(value)}\n\n"
+                yield "data: [DONE]\n\n"
+                return
+            event = await anext(rest)
+
+    def _head(self) -> list[str]:
+        opening = self._opening()
+        return [] if opening is None else [self._chunk(opening)]
+
+    def _tail(self, include_usage: bool) -> list[str]:
+        chunks = [self._chunk(self._piece("", self.finish))]
         if include_usage:
             usage = {**self._base(self.chunk_kind), "choices": [], "usage": self.usage}
-            yield f"data: {json.dumps(usage)}\n\n"
-        yield "data: [DONE]\n\n"
+            chunks.append(f"data: {json.dumps(usage)}\n\n")
+        return [*chunks, "data: [DONE]\n\n"]
 
 
 class _TextReply(_Reply):

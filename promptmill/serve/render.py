@@ -108,6 +108,11 @@ class ServedPrompt:
                                                     int(overrides["max_tokens"])))
         return Rendered(inputs, built.request, params, built.prompt)
 
+    def extracts(self, rendered: Rendered) -> bool:
+        """Whether :meth:`answer_text` changes the text: only then must the whole answer be
+        generated before any of it is sent (``serve`` streams the others as decoded)."""
+        return bool(rendered.prompt.extract)
+
     def answer_text(self, rendered: Rendered, text: str) -> str:
         """The answer the client gets: the prompt's extraction rule applied, as in evaluation."""
         from ..extract import extract_answer
