@@ -80,3 +80,47 @@ def emit(name: str, payload: dict) -> None:
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{name}.json").write_text(text + "\n")
+
+
+# --- issue 18: machine load and thread settings, recorded in every speed figure -----------------
+THREAD_ENV_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "PROMPTMILL_THREADS",
+                   "PROMPTMILL_BATCH_WIDTH")
+
+# Run in a child with the child's environment, so it reports what that process would load with
+# (promptmill sets the wait policy when promptmill.models.llamacpp is imported).
+_SETTINGS_PROBE = ("import json, os\nimport promptmill.models.llamacpp\n"
+                   "from promptmill.models.threads import thread_settings\n"
+                   "print(json.dumps({'threads': thread_settings().to_dict(),\n"
+                   "                  'OMP_WAIT_POLICY': os.environ.get('OMP_WAIT_POLICY'),\n"
+                   "                  'GOMP_SPINCOUNT': os.environ.get('GOMP_SPINCOUNT')}))\n")
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: other work on the cores moves every timing."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def thread_env(env: dict[str, str] | None = None) -> dict[str, str | None]:
+    """The environment variables that decide llama.cpp's threads, as set (None: unset)."""
+    source = os.environ if env is None else env
+    return {name: source.get(name) for name in THREAD_ENV_VARS}
+
+
+def child_thread_settings(env: dict[str, str]) -> dict:
+    """The thread settings a promptmill process started with ``env`` loads llama.cpp with."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-c", _SETTINGS_PROBE], env=env, capture_output=True,
+                          text=True, timeout=120)
+    if proc.returncode != 0:
+        sys.exit(f"could not read the thread settings: {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def model_threads(model) -> dict:
+    """A loaded model's thread settings and the wait policy this process runs with."""
+    threads = getattr(model, "threads", None)
+    return {"threads": threads.to_dict() if threads is not None else None,
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+            "GOMP_SPINCOUNT": os.environ.get("GOMP_SPINCOUNT"),
+            "batch_width": getattr(model, "batch_width", None)}
