@@ -112,6 +112,19 @@ def peak_rss_of_cli_eval(task: str, n: int, tmp: Path) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def in_own_thread(fn):
+    """``fn()`` on a thread that then ends. OpenMP keeps a thread team per calling thread for
+    the thread's life; one left on the main thread by the raw loop slowed every forward pass
+    of the promptmill model (which computes on its engine's thread) by about half."""
+    out: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: out.update(value=fn()))
+    thread.start()
+    thread.join()
+    if "value" not in out:
+        sys.exit("the raw llama-cpp-python loop failed; see the error above")
+    return out["value"]
+
+
 def overhead_part(args) -> dict:
     """The first figures: overhead, prefix reuse, cache and memory."""
     examples = load_ii(args.task, "execute")[: args.n]
@@ -129,19 +142,22 @@ def overhead_part(args) -> dict:
         tmp = Path(tmp_name)
         # Warm both sides up: page in the weights, and pay promptmill's one-off imports
         # (scipy, SQLAlchemy) outside the timed region, as the raw loop pays none.
-        raw_loop(llm, plain_requests[:3], reset=False)
+        # the raw loop drives the same Llama on the thread where the model computes: a second
+        # OpenMP team in the process (another calling thread) slowed whichever ran on it 4x
+        on_model = model.on_compute_thread
+        on_model(lambda: raw_loop(llm, plain_requests[:3], reset=False))
         promptmill_run(model, examples[:3], plain, tmp, "warmup")
         # Alternate the two and keep the best of each, so drift on a shared machine
         # does not favour whichever ran second.
         raw_times, pm_times, own_times = [], [], []
         for rep in range(args.repeats or 3):
-            raw_times.append(raw_loop(llm, plain_requests, reset=False))
+            raw_times.append(on_model(lambda: raw_loop(llm, plain_requests, reset=False)))
             seconds, plain_result = promptmill_run(model, examples, plain, tmp, f"plain{rep}")
             pm_times.append(seconds)
             # promptmill's own cost (render, cache, metric, store), free of model noise
             own_times.append(seconds - plain_result.ledger.model_seconds)
         raw_plain, pm_plain = min(raw_times), min(pm_times)
-        naive_demos = raw_loop(llm, demo_requests, reset=True)
+        naive_demos = on_model(lambda: raw_loop(llm, demo_requests, reset=True))
         pm_demos, _ = promptmill_run(model, examples, with_demos, tmp, "demos")
         cached = rerun_cached(model, examples, plain, tmp, "plain0")
         settings = model_threads(model)  # before close: batch_width asks the live engine
@@ -159,7 +175,11 @@ def overhead_part(args) -> dict:
                      "all_raw_seconds": [round(t, 3) for t in raw_times],
                      "all_promptmill_seconds": [round(t, 3) for t in pm_times],
                      "throughput_ratio": round(raw_plain / pm_plain, 3), "floor": 0.9,
-                     "promptmill_own_seconds": [round(t, 3) for t in own_times]},
+                     # wall minus model seconds means promptmill's own cost only when calls
+                     # run one at a time; batched calls overlap, so their seconds add up to
+                     # more than the wall time
+                     "promptmill_own_seconds": [round(t, 3) for t in own_times]
+                     if settings["batch_width"] == 1 else None},
         "prefix_reuse": {"naive_reset_seconds": round(naive_demos, 3),
                          "promptmill_seconds": round(pm_demos, 3),
                          "speedup": round(naive_demos / pm_demos, 3), "floor": 1.5},
@@ -366,29 +386,19 @@ def raw_answers(llm, requests) -> tuple[float, list[str]]:
 
 
 def raw_round(requests) -> tuple[float, list[str], dict]:
-    """The raw loop, timed, on a thread of its own that then ends.
+    """The raw loop, timed, with a model of its own on a thread of its own (``in_own_thread``),
+    so one model is in memory at a time and no OpenMP team outlives it."""
 
-    OpenMP keeps a thread team per thread that calls it, for the thread's life. A team left on
-    the main thread made every forward pass of the promptmill model, which computes on its
-    engine's thread, about 50% slower (measured), so the baseline must not leave one behind.
-    One model is in memory at a time, too.
-    """
-    out: dict[str, Any] = {}
-
-    def run() -> None:
-        llm, out["settings"] = raw_sequential_llama()
+    def run() -> tuple[float, list[str], dict]:
+        llm, settings = raw_sequential_llama()
         try:
             raw_answers(llm, requests[:3])  # warm-up: page the weights in
-            out["seconds"], out["texts"] = raw_answers(llm, requests)
+            seconds, texts = raw_answers(llm, requests)
         finally:
             llm.close()
+        return seconds, texts, settings
 
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "texts" not in out:
-        sys.exit("the raw llama-cpp-python loop failed; see the error above")
-    return out["seconds"], out["texts"], out["settings"]
+    return in_own_thread(run)
 
 
 def batched_eval(width: int, examples, prompt, folder: Path, name: str) -> dict:

@@ -223,9 +223,12 @@ class LlamaCppModel(Model):
             return None
         return self._the_engine(needed)
 
-    def _on_engine_thread(self, fn: Callable[[], Any]) -> Any:
-        """Run ``fn`` where all of this model's llama.cpp work runs: the engine's thread (one
-        OpenMP thread team for the model; see :meth:`BatchEngine.call`)."""
+    def on_compute_thread(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` where all of this model's llama.cpp work runs: the engine's thread.
+
+        OpenMP keeps a thread team per calling thread, and a second team in the process
+        slows every forward pass (see :meth:`BatchEngine.call`). Code that drives
+        :attr:`llama` directly (benchmarks, advanced use) should run through this."""
         engine = self._the_engine(0)
         assert engine is not None  # an engine always holds a request of no tokens
         return engine.call(fn)
@@ -262,7 +265,7 @@ class LlamaCppModel(Model):
                              fix="load the model again")
 
     def _generate_sequential(self, request: Request, params: GenerationParams) -> Generation:
-        return self._on_engine_thread(lambda: self._generate_here(request, params))
+        return self.on_compute_thread(lambda: self._generate_here(request, params))
 
     def _generate_here(self, request: Request, params: GenerationParams) -> Generation:
         self._check_open()
@@ -340,7 +343,7 @@ class LlamaCppModel(Model):
         return self._score_sequential(prefix, tails)
 
     def _score_sequential(self, prefix: list[int], tails: list[list[int]]) -> list[float]:
-        return self._on_engine_thread(lambda: self._score_here(prefix, tails))
+        return self.on_compute_thread(lambda: self._score_here(prefix, tails))
 
     def _score_here(self, prefix: list[int], tails: list[list[int]]) -> list[float]:
         import numpy as np
