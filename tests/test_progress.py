@@ -59,3 +59,21 @@ def test_a_piped_optimization_prints_plain_progress_lines(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "optimizing: best validation 0.500, budget used calls 40/100; latest: #2 accepted" \
         in err
+
+
+def test_the_display_names_auto_s_plan_and_never_a_missing_candidate(capsys, monkeypatch):
+    import promptmill.progress as progress
+    from promptmill.cli.optimize_flow import LiveDisplay
+    from promptmill.optimize import Budget
+
+    monkeypatch.setattr(progress, "PLAIN_EVERY_SECONDS", 0.0)
+    base = {"incumbent_score": 0.5, "calls": 40, "tokens": 900, "seconds": 3.0,
+            "candidate_idx": None}
+    with LiveDisplay(Budget(calls=100)) as display:
+        display.update({**base, "event": "auto decision", "detail": {
+            "method": "fewshot+protegi", "reasons": ["medium budget", "300 training examples"]}})
+        display.update({**base, "event": "search finished", "detail": {}})
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "auto chose fewshot+protegi: medium budget; 300 training examples" in text
+    assert "latest: search finished" in text and "#None" not in text

@@ -21,7 +21,8 @@ def run_optimization(config: Path, *, method: str = "auto", budget_calls: int | 
                      proposer: str | None = None, alpha: float = 0.05, gate: bool = True,
                      seed: int = 0, options: dict[str, Any] | None = None,
                      dry_run: bool = False, resume: bool = True, progress: bool = True,
-                     human_feedback: bool = False, executor: str | None = "local") -> None:
+                     human_feedback: bool = False, executor: str | None = "local",
+                     limit: int | None = None) -> None:
     """What ``promptmill optimize`` does, with real defaults, for any command that needs it."""
     from ..api import setup
     from ..optimize import Budget
@@ -32,16 +33,45 @@ def run_optimization(config: Path, *, method: str = "auto", budget_calls: int | 
     options = options or {}
     get_optimizer(method, **options)  # unknown methods and options fail before any work
     with setup(config, prompt=prompt, model=model, store=State.store()) as s:
+        if limit:
+            _check_limit(limit)
+            s.task = s.task.limited(limit)
+            warn_small_splits(limit)
         check_protocol(s.task, budget)
         if dry_run:
             _dry_run(s, budget, method)
             return
         metric, record = _with_human_feedback(s.metric, s.record(), s.store, s.cfg.name,
                                               human_feedback)
+        if limit:
+            record = {**record, "limit": limit}  # replay cuts the splits the same way
         search = dict(method=method, options=options, alpha=alpha, gate=gate, seed=seed,
                       resume=resume, params=s.params, metric=metric, config=record)
         result = _run_search(s, budget, search, proposer, progress, executor)
     print_report(result)
+
+
+# an exact paired test needs about this many more examples right than the seed, all one way,
+# before any gain can be significant at the 5% level ((1/2)**5 = 3.1%)
+MIN_DISCORDANT = 5
+
+
+def _check_limit(limit: int) -> None:
+    from ..errors import ConfigError
+    from ..optimize.run import MIN_TEST, MIN_VALIDATION
+
+    least = max(MIN_TEST, MIN_VALIDATION)
+    if limit < least:
+        raise ConfigError(f"--limit {limit} leaves too few validation or test examples to "
+                          f"optimize honestly", where="--limit",
+                          fix=f"use --limit {least} or more")
+
+
+def warn_small_splits(limit: int) -> None:
+    points = min(100.0, 100.0 * MIN_DISCORDANT / limit)
+    console.print(f"[yellow]--limit {limit}: validation and test hold at most {limit} examples "
+                  f"each. Splits this small detect only large gains: a gain of fewer than "
+                  f"{MIN_DISCORDANT} examples ({points:.0f} points) cannot be significant.[/]")
 
 
 def _with_human_feedback(metric, record, store, task: str, wanted: bool):
@@ -128,14 +158,23 @@ class LiveDisplay:
         if event.get("incumbent_score") is not None:
             self.best = event["incumbent_score"]
         self.spent = {k: event[k] for k in ("calls", "tokens", "seconds")}
-        if event["event"] not in ("start",):
+        if event["event"] == "auto decision":
+            self._show_plan(event["detail"] or {})
+        elif event["event"] not in ("start",):
             reason = event["detail"].get("reason", "") if event["detail"] else ""
-            self.recent = (self.recent + [f"#{event['candidate_idx']} {event['event']} "
-                                          f"{reason}"[:110]])[-6:]
+            label = "" if event["candidate_idx"] is None else f"#{event['candidate_idx']} "
+            self.recent = (self.recent + [f"{label}{event['event']} {reason}".strip()[:110]])[-6:]
         if self._live is not None:
             self._live.update(self._render())
         elif self._ticker is not None:
             self._ticker.tick(self._plain_line)
+
+    def _show_plan(self, detail: dict[str, Any]) -> None:
+        """The plan ``auto`` chose and its reasons, printed once, above the live panel."""
+        if not self.enabled:
+            return
+        reasons = "; ".join(detail.get("reasons") or []) or "no reasons given"
+        console.print(f"auto chose {detail.get('method', '?')}: {reasons}", soft_wrap=True)
 
     def _budget_used(self) -> str:
         b = self.budget
