@@ -439,6 +439,11 @@ class Task:
         a, b = counts["train"], counts["train"] + counts["validation"]
         return cls(name, ordered[:a], ordered[a:b], ordered[b:b + counts["test"]], seed)
 
+    def limited(self, n: int) -> Task:
+        """The same task with validation and test cut to their first ``n`` examples (train is
+        kept: it is where demos and proposals come from)."""
+        return Task(self.name, list(self.train), self.validation[:n], self.test[:n], self.seed)
+
     def split(self, name: str) -> list[Example]:
         if name not in SPLITS and name != "all":
             raise DataError(f"unknown split '{name}'", where="--split",

@@ -52,13 +52,17 @@ def optimize_command(
                                         "rating comments (from 'promptmill ui') to the "
                                         "feedback the optimizer reads."),
     executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    limit: int = typer.Option(None, "--limit", min=1, help="Cap validation and test at N "
+                              "examples for a quick look (small splits detect only large "
+                              "gains)."),
 ) -> None:
     """Optimize a prompt on train+validation; report seed vs optimized on test."""
     run_optimization(config, method=method, budget_calls=budget_calls,
                      budget_tokens=budget_tokens, budget_seconds=budget_seconds, prompt=prompt,
                      model=model, proposer=proposer, alpha=alpha, gate=not no_gate, seed=seed,
                      options=parse_options(option), dry_run=dry_run, resume=not fresh,
-                     progress=not quiet, human_feedback=human_feedback, executor=executor)
+                     progress=not quiet, human_feedback=human_feedback, executor=executor,
+                     limit=limit)
 
 
 def register(app: typer.Typer) -> None:

@@ -62,6 +62,8 @@ def _replay_optimization(store, info) -> list[str]:
     record = json.loads(info["config"])
     s = _recorded(store, info, record, Prompt.from_stored(record["seed_prompt"],
                                                           "the run's seed prompt"))
+    if record.get("limit"):  # the run cut its validation and test splits (--limit)
+        s.task = s.task.limited(record["limit"])
     metric = s.metric
     if record.get("human_feedback"):  # the comments the search saw, not today's
         metric = WithReviewerComments(metric, record["human_feedback"])

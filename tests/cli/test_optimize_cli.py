@@ -52,6 +52,26 @@ def test_optimize_prompts_and_replay(tmp_path, sqlite_url):
     assert "replayed exactly" in replay_eval.output
 
 
+def test_limit_caps_validation_and_test_warns_and_replays(tmp_path, sqlite_url):
+    config = _task(tmp_path)
+    out = invoke(sqlite_url, "optimize", config, "--method", "fewshot", "--budget-calls", "40",
+                 "--limit", "6", "-q")
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.output.split())
+    assert "--limit 6: validation and test hold at most 6 examples each" in text
+    assert "cannot be significant" in text
+    from promptmill.store.db import Store
+
+    store = Store(sqlite_url)
+    tests = [r for r in store.list_runs() if r["split"] == "test"]
+    assert tests and all(r["n_done"] == 6 for r in tests)
+    store.close()
+    assert "replayed exactly" in invoke(sqlite_url, "replay", "1").output
+    line = one_line_error("--db", sqlite_url, "optimize", config, "--limit", "2",
+                          "--budget-calls", "40")
+    assert "--limit 2 leaves too few" in line and "use --limit 5 or more" in line
+
+
 def test_prompts_diff(tmp_path, sqlite_url):
     config = _task(tmp_path)
     other = tmp_path / "p2.yaml"
