@@ -176,7 +176,7 @@ class StreamRedactor:
     def _final_end(self, clean: str) -> int:
         cut = max(clean.rfind(c) for c in " \t\n\r")
         end = cut + 1 if cut >= 0 else 0
-        hold = max((_secret_prefix_at_end(clean, secret)
+        hold = max((prefix_at_end(clean, secret)
                     for secret in (*known_secrets(), *self.extra)), default=0)
         return min(end, len(clean) - hold)
 
@@ -187,10 +187,11 @@ class StreamRedactor:
         self.sent = clean[:end]
 
 
-def _secret_prefix_at_end(text: str, secret: str) -> int:
-    """How many trailing characters of ``text`` begin ``secret``."""
-    for n in range(min(len(secret) - 1, len(text)), 0, -1):
-        if text.endswith(secret[:n]):
+def prefix_at_end(text: str, word: str) -> int:
+    """How many trailing characters of ``text`` begin ``word`` (a secret, a stop string): what
+    a stream holds back until the next piece says whether ``word`` is really there."""
+    for n in range(min(len(word) - 1, len(text)), 0, -1):
+        if text.endswith(word[:n]):
             return n
     return 0
 

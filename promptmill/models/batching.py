@@ -24,12 +24,13 @@ import ctypes
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ModelError
+from ..redact import prefix_at_end
 from .base import Generation, GenerationParams
 
 MIN_SHARED = 8  # tokens: a shorter shared prefix costs less to recompute than a stream copy
@@ -82,7 +83,7 @@ class BatchEngine:
         import llama_cpp
 
         self._ll = llama_cpp
-        self._llama, self._grammar, self.where = llama, grammar, where
+        self._grammar, self.where = grammar, where
         self.width, self.seq_ctx = max(1, width), seq_ctx
         params = llama_cpp.llama_context_default_params()
         source = llama.context_params
@@ -163,14 +164,6 @@ class BatchEngine:
             self._queue.append(job)
             self._wake.notify()
         return job
-
-    def run(self, requests: Sequence[tuple[list[int], GenerationParams, Sequence[str]]]
-            ) -> Iterator[Generation | BaseException]:
-        """Submit all, then yield each result (or its error) in the order given."""
-        jobs = [self.submit(tokens, params, stops) for tokens, params, stops in requests]
-        for job in jobs:
-            job.done.wait()
-            yield job.error if job.error is not None else job.result  # type: ignore[misc]
 
     def close(self) -> None:
         with self._wake:
@@ -277,8 +270,7 @@ class BatchEngine:
         keep = _common_prefix(self._holder, shared)
         if len(shared) - keep < MIN_SHARED:
             return
-        mem = self._ll
-        mem.llama_memory_seq_rm(self._mem, 0, keep, -1)
+        self._ll.llama_memory_seq_rm(self._mem, 0, keep, -1)
         self._holder = self._holder[:keep]
         for start in range(keep, len(shared), self.n_batch):
             chunk = shared[start:start + self.n_batch]
@@ -470,7 +462,7 @@ class BatchEngine:
         """Hand a streaming client what can no longer turn into a stop string."""
         if job.on_piece is None:
             return
-        hold = max((_partial_stop(text, stop) for stop in job.stops), default=0)
+        hold = max((prefix_at_end(text, stop) for stop in job.stops), default=0)
         upto = len(text) - hold
         if upto <= job.sent:
             return
@@ -560,14 +552,6 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 def _first_stop(text: str, stops: tuple[str, ...]) -> int | None:
     found = [i for i in (text.find(s) for s in stops) if i >= 0]
     return min(found) if found else None
-
-
-def _partial_stop(text: str, stop: str) -> int:
-    """How many trailing characters of ``text`` could begin ``stop``."""
-    for n in range(min(len(stop) - 1, len(text)), 0, -1):
-        if stop.startswith(text[-n:]):
-            return n
-    return 0
 
 
 __all__ = ["BatchEngine", "Job", "MIN_SHARED", "measured_width"]

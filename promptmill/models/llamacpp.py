@@ -75,7 +75,9 @@ def file_sha256(path: Path) -> str:
 
 
 class LlamaCppModel(Model):
-    """A GGUF model in this process. Calls are serialized: one llama context is not thread-safe.
+    """A GGUF model in this process. All llama.cpp work runs on the batch engine's one thread
+    (a llama context is not thread-safe, and OpenMP keeps a thread team per calling thread);
+    callers on any thread are decoded together there (docs/inference.md).
 
     llama-cpp-python keeps the tokens of the previous call and re-evaluates only what differs,
     so consecutive requests that share an instruction and demos pay for that prefix once.
@@ -97,7 +99,6 @@ class LlamaCppModel(Model):
         self.context_window = n_ctx
         self.identity = f"llamacpp:{file_sha256(self.path)[:16]}:ctx{n_ctx}"
         self._width_setting = _width_setting(batch_width)
-        self._lock = threading.Lock()
         self._llm = self._load(logits_all=False, n_ctx=n_ctx)
         self._scorer = None  # a second context with all logits, built only when needed
         self._engine: BatchEngine | None = None
@@ -279,17 +280,16 @@ class LlamaCppModel(Model):
             kwargs.update(logprobs=True, top_logprobs=0)
         if params.constraint:
             kwargs["grammar"] = _grammar(params.constraint)
-        with self._lock:
-            start = time.perf_counter()
-            try:
-                if isinstance(request, str):
-                    out = llm.create_completion(prompt=request, **kwargs)
-                else:
-                    out = llm.create_chat_completion(messages=request, **kwargs)
-            except ValueError as exc:  # llama-cpp-python reports context overflow this way
-                raise ModelError(str(exc), where=self.spec,
-                                 fix="shorten the prompt, use fewer demos or raise n_ctx") from None
-            seconds = time.perf_counter() - start
+        start = time.perf_counter()  # on the engine's thread: calls never overlap
+        try:
+            if isinstance(request, str):
+                out = llm.create_completion(prompt=request, **kwargs)
+            else:
+                out = llm.create_chat_completion(messages=request, **kwargs)
+        except ValueError as exc:  # llama-cpp-python reports context overflow this way
+            raise ModelError(str(exc), where=self.spec,
+                             fix="shorten the prompt, use fewer demos or raise n_ctx") from None
+        seconds = time.perf_counter() - start
         choice = out["choices"][0]
         text = choice["text"] if isinstance(request, str) else choice["message"]["content"]
         usage = out.get("usage") or {}
@@ -349,15 +349,14 @@ class LlamaCppModel(Model):
         import numpy as np
 
         scores = []
-        with self._lock:
-            llm = self._logprob_llm()
-            for tail in tails:
-                llm.reset()
-                llm.eval(prefix + tail)
-                logits = np.asarray(llm.scores[len(prefix) - 1:len(prefix) + len(tail) - 1])
-                shifted = logits - logits.max(axis=1, keepdims=True)
-                logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-                scores.append(float(logp[np.arange(len(tail)), tail].sum()))
+        llm = self._logprob_llm()
+        for tail in tails:
+            llm.reset()
+            llm.eval(prefix + tail)
+            logits = np.asarray(llm.scores[len(prefix) - 1:len(prefix) + len(tail) - 1])
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+            scores.append(float(logp[np.arange(len(tail)), tail].sum()))
         return scores
 
     def close(self) -> None:

@@ -6,10 +6,10 @@ from hypothesis import strategies as st
 
 from promptmill.errors import ConfigError
 from promptmill.models.base import Generation, GenerationParams, Model
-from promptmill.models.batching import _common_prefix, _first_stop, _partial_stop
+from promptmill.models.batching import _common_prefix, _first_stop
 from promptmill.models.llamacpp import _width_setting
 from promptmill.models.threads import THREADS_ENV, thread_settings, usable_cpus
-from promptmill.redact import StreamRedactor, redact, register_secret
+from promptmill.redact import StreamRedactor, prefix_at_end, redact, register_secret
 
 
 def test_common_prefix_and_stops():
@@ -17,8 +17,8 @@ def test_common_prefix_and_stops():
     assert _common_prefix([], [1]) == 0 and _common_prefix([1, 2], [1, 2]) == 2
     assert _first_stop("say hi. then\n", ("\n", ".")) == 6
     assert _first_stop("nothing", ("\n",)) is None
-    assert _partial_stop("the end<|im", "<|im_end|>") == 4
-    assert _partial_stop("done", "<|im_end|>") == 0
+    assert prefix_at_end("the end<|im", "<|im_end|>") == 4
+    assert prefix_at_end("done", "<|im_end|>") == 0
 
 
 @pytest.mark.parametrize("value", ["0", 0, -3, "eight", 65, 2.5])
