@@ -248,19 +248,40 @@ class BatchEngine:
             self._finish(job, error=error)
 
     def _admit(self) -> None:
+        """Let queued requests into the free slots, in waves when many wait.
+
+        A wave's suffixes are prefilled together in the same micro-batches, which costs less
+        per token than one short suffix at a time; so while more requests queue than there are
+        free slots (an evaluation), they join once half the slots are free. Requests that all
+        find room (``serve`` under light load) join at the next step."""
         with self._wake:
-            free = [s for s in range(1, self.width + 1) if s not in self._active]
+            free = self.width - len(self._active)
             if not free or not self._queue:
                 return
-            waiting = list(self._queue)[:max(len(free), 2)]
+            if self._active and free < min(len(self._queue), self._wave_size()):
+                return
+            waiting = list(self._queue)[:max(free, 2)]
         self._refresh_holder(waiting)
-        for slot in free:
+        self._compact(even_with_queue=True)
+        with self._wake:
+            joining = [self._queue.popleft() for _ in range(min(free, len(self._queue)))]
+        # longest suffix first: as the shorter ones end, the rest still lie in consecutive slots
+        joining.sort(key=lambda job: len(job.tokens) - self._shareable(job.tokens),
+                     reverse=True)
+        first = len(self._active) + 1
+        for offset, job in enumerate(joining):
             with self._wake:
-                if not self._queue:
-                    return
-                job = self._queue.popleft()
-                self._active[slot] = job
-            self._start(job, slot)
+                self._active[first + offset] = job
+            self._start(job, first + offset)
+
+    def _wave_size(self) -> int:
+        """Free slots that let a queue in while other sequences decode: half the width."""
+        return max(1, self.width // 2)
+
+    def _shareable(self, tokens: list[int]) -> int:
+        """How much of ``tokens`` a sequence takes from stream 0 rather than computing."""
+        shared = min(_common_prefix(self._holder, tokens), len(tokens) - 1)
+        return shared if shared >= MIN_SHARED else 0
 
     def _refresh_holder(self, waiting: list[Job]) -> None:
         """Rewrite stream 0 when the waiting requests share more than it holds."""
@@ -282,12 +303,10 @@ class BatchEngine:
         ll = self._ll
         job.slot, job.started = slot, time.perf_counter()
         ll.llama_memory_seq_rm(self._mem, slot, -1, -1)
-        shared = min(_common_prefix(self._holder, job.tokens), len(job.tokens) - 1)
-        if shared >= MIN_SHARED:
+        shared = self._shareable(job.tokens)
+        if shared:
             ll.llama_memory_seq_cp(self._mem, 0, slot, -1, -1)  # a whole-stream copy
             ll.llama_memory_seq_rm(self._mem, slot, shared, -1)
-        else:
-            shared = 0
         job.pos, job.feed = shared, job.tokens[shared:]
         if job.tails is not None:
             self._next_option(job)
@@ -325,40 +344,56 @@ class BatchEngine:
         return chain
 
     def _step(self) -> None:
-        """Prefill each newly joined sequence in a call of its own, then decode one token of
-        every other active sequence in one call.
+        """Feed every active sequence its pending tokens in one ``llama_decode``: one token for
+        a sequence that is decoding, the whole suffix for one that just joined.
 
         With one KV stream per sequence, llama.cpp splits a batch into micro-batches that take
-        the same number of tokens from each of a run of consecutive sequence ids: a 12-token
-        suffix beside one-token decodes, or a gap in the slot numbers, would cost a forward
-        pass per token or per gap. So prefills go alone, and :meth:`_compact` keeps the active
-        slots consecutive.
-        """
+        the same number of tokens from each of a run of consecutive sequence ids: here first
+        one token of every sequence, then the rest of the joiners' suffixes together. That is
+        why the active slots are kept consecutive (:meth:`_compact`) and a wave's longest
+        suffixes take the lowest slots (:meth:`_admit`). A feed that does not fit beside the
+        others (a long prompt without a shared prefix) goes in calls of its own."""
         self._compact()
         with self._wake:
             jobs = sorted(self._active.values(), key=lambda j: j.slot)
-        for job in jobs:
-            if len(job.feed) > 1:
-                self._prefill(job)
-        ready = [job for job in jobs if len(job.feed) == 1 and not job.done.is_set()]
-        if not ready:
-            return
+        rows: list[tuple[Job, int]] = []
+        alone: list[Job] = []
         self._batch.n_tokens = 0
-        for job in ready:
-            self._fill(job.slot, job.feed, job.pos, want_last=True, append=True)
-            job.pos += 1
+        for job in jobs:
+            if not job.feed or job.done.is_set():
+                continue
+            outputs = self._outputs(job)
+            if outputs is None:
+                continue
+            if len(job.feed) > self.n_batch - self._batch.n_tokens:
+                alone.append(job)
+                continue
+            rows.append((job, self._batch.n_tokens + len(job.feed) - outputs))
+            self._fill(job.slot, job.feed, job.pos, want_last=False, append=True,
+                       outputs=outputs)
+            job.pos += len(job.feed)
             job.feed = []
-        self._decode()
-        for row, job in enumerate(ready):
+        if rows:
+            self._decode()
+        for job, row in rows:
             self._after_decode(job, row)
+        for job in alone:
+            self._prefill(job)
 
-    def _prefill(self, job: Job) -> None:
-        """A sequence's pending tokens in calls of its own; the logits it needs come last."""
+    def _outputs(self, job: Job) -> int | None:
+        """The rows of logits a job needs from its feed (None: it cannot fit, and is ended)."""
         outputs = len(job.tails[len(job.scores)]) if job.tails is not None else 1
         if outputs > self.n_batch:
             self._finish(job, error=ModelError(
                 "an answer option is longer than a batch", where=self.where,
                 fix="raise n_batch or use shorter options"))
+            return None
+        return outputs
+
+    def _prefill(self, job: Job) -> None:
+        """A feed longer than a batch, in calls of its own; the logits it needs come last."""
+        outputs = self._outputs(job)
+        if outputs is None:
             return
         feed, job.feed = job.feed, []
         split = max(0, len(feed) - self.n_batch)  # the last call carries the output rows
@@ -379,12 +414,12 @@ class BatchEngine:
         else:
             self._sample(job, row)
 
-    def _compact(self) -> None:
-        """Move the highest active sequences into free lower slots, when no request waits to
-        take them (a whole-stream copy costs far less than a forward pass per gap)."""
+    def _compact(self, even_with_queue: bool = False) -> None:
+        """Move the highest active sequences into free lower slots (a whole-stream copy costs
+        far less than a forward pass per gap); between waves, the next wave fills the gaps."""
         ll = self._ll
         with self._wake:
-            if self._queue:
+            if self._queue and not even_with_queue:
                 return
             for target in range(1, len(self._active) + 1):
                 if target in self._active:
