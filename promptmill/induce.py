@@ -31,6 +31,7 @@ from .store.db import Store
 from .task import Task
 
 PROPOSAL_TOKENS = 64
+ALPHA = 0.05  # the paired test's level before the correction for several candidates
 
 
 @dataclass
@@ -57,12 +58,18 @@ class InductionResult:
     def best(self) -> InducedCandidate:
         return self.ranked[0]
 
+    @property
+    def improved(self) -> bool:
+        """Is the best candidate significantly better than the seed? Only then is it kept."""
+        return self.best.origin != "seed" and self.best_vs_seed.winner == self.best.origin
+
     def to_dict(self) -> dict[str, Any]:
         return {"ranked": [{"origin": c.origin, "instruction": c.prompt.instruction,
                             "output_format": c.prompt.output_format, "hash": c.prompt.hash,
                             "mean": c.mean, "ci": [c.result.score.low, c.result.score.high],
                             "run_id": c.result.run_id} for c in self.ranked],
-                "best_vs_seed": self.best_vs_seed.to_dict(), "rejected": self.rejected,
+                "best_vs_seed": self.best_vs_seed.to_dict(), "improved": self.improved,
+                "rejected": self.rejected,
                 "ledger": self.ledger.to_dict()}
 
 
@@ -111,8 +118,11 @@ def induce(task: Task, model: Model, metric: Metric, *, seed_prompt: Prompt | No
     ranked = sorted(scored, key=lambda c: (-c.mean, c.origin != "seed"))
     seed_cand = scored[0]
     ids = [ex.id for ex in examples]
+    # the best of several candidates is compared on the data it was chosen on, so its test
+    # runs at a Bonferroni level: alpha over the number of candidates that competed with the seed
     comparison = paired_test([seed_cand.result.scores[i] for i in ids],
                              [ranked[0].result.scores[i] for i in ids],
+                             alpha=ALPHA / max(1, len(scored) - 1),
                              label_a="seed", label_b=ranked[0].origin)
     return InductionResult(ranked, seed_cand, comparison, proposals, rejected, ledger)
 

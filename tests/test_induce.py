@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import pytest
@@ -26,12 +27,27 @@ def test_induced_instructions_are_ranked_on_validation_against_the_seed(store):
     assert means["induced-3"] == 0.5 and means["induced-1+answer_only"] == 0.5
     assert means["induced-1"] == 0.0 and means["seed"] == 0.0
     assert result.best.mean == 0.5 and result.ranked[-1].mean == 0.0
-    assert result.best_vs_seed.winner == result.best.origin
+    assert result.best_vs_seed.winner == result.best.origin and result.improved
+    assert result.best_vs_seed.alpha == pytest.approx(0.05 / (len(result.ranked) - 1))
     assert len(result.rejected) == 1  # the empty proposal
     assert [c.prompt.instruction for c in result.ranked if c.origin == "induced-1"] == \
         ["give the opposite word."]  # the "Instruction:" label is cleaned off
     assert not model.saw_test_input()
     assert all(c.result.n == len(task.validation) for c in result.ranked)
+
+
+def test_a_best_that_is_not_significantly_better_than_the_seed_is_not_kept(store):
+    full = antonym_task()
+    # three examples the terse candidates get right: a real gain, too small to be significant
+    wins = [ex for ex in full.validation
+            if int(hashlib.sha256(ex.inputs["input"].encode()).hexdigest(), 16) % 2][:3]
+    small = Task("t", train=full.train, validation=wins, test=full.test)
+    result = induce(small, PromptSensitiveModel(), get_metric("exact"),
+                    proposer=ScriptedProposer(PROPOSALS), seed_prompt=Prompt(instruction="Opp."),
+                    n=4, shots=3, strategies=["answer_only"], store=store)
+    assert result.best.origin != "seed" and result.best.mean > result.seed.mean
+    assert not result.improved and result.best_vs_seed.winner is None
+    assert result.to_dict()["improved"] is False
 
 
 def test_induction_is_cached_and_replays_for_free(store):

@@ -23,7 +23,8 @@ def induce_command(
     limit: int = typer.Option(None, "--limit", min=1, help="Validation examples to rank on."),
     seed: int = typer.Option(0, "--seed"),
     save: bool = typer.Option(True, "--save/--no-save", help="Save the best as a prompt "
-                              "version named TASK-induced."),
+                              "version named TASK-induced, when it is significantly better "
+                              "than the seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Write instruction candidates from a handful of examples and rank them on validation."""
@@ -43,7 +44,7 @@ def induce_command(
                             store=store, params=s.params, limit=limit, seed=seed,
                             mode=s.cfg.model.mode)
     saved = None
-    if save and result.best.origin != "seed":
+    if save and result.improved:
         best = result.best.prompt
         saved = store.save_prompt(f"{s.cfg.name}-induced", best.content(), best.hash,
                                   note=f"induced ({result.best.origin}), validation "
@@ -78,6 +79,9 @@ def _print(result, saved) -> None:
         console.print(f"saved the best as [bold]{saved['name']}@{saved['version']}[/]")
     elif result.best.origin == "seed":
         console.print("the seed prompt ranked first: nothing saved")
+    elif not result.improved:
+        console.print(f"{result.best.origin} ranked first but is not significantly better "
+                      "than the seed: nothing saved, keep the seed")
 
 
 def _format(prompt) -> str:
