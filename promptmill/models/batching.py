@@ -112,7 +112,7 @@ class BatchEngine:
         self._wake = threading.Condition()
         self._closed = False
         self.steps = 0  # decode calls, for benchmarks
-        self.timings: dict[int, float] = {}  # seconds per token by width, once measured
+        self.timings: dict[int, float] = {}  # seconds per sequence by width, once measured
         self._thread = threading.Thread(target=self._loop, name="promptmill-batch", daemon=True)
         self._thread.start()
 
@@ -176,39 +176,43 @@ class BatchEngine:
             ll.llama_free(self._ctx)
             self._ctx = None
 
-    def measure(self, context: int = 128, steps: int = 3, tolerance: float = 1.1) -> int:
-        """The smallest width whose time per decoded token is within ``tolerance`` of the
-        best, timed on a synthetic prefix before any request arrives."""
+    def measure(self, context: int = 128, suffix: int = 8, steps: int = 4,
+                tolerance: float = 1.1) -> int:
+        """The smallest width whose time per sequence is within ``tolerance`` of the best,
+        timed on a synthetic prefix before any request arrives.
+
+        Each width runs what an evaluation does: a wave of sequences joins the shared prefix
+        and prefills a short suffix together, then decodes a few tokens. Timing decode steps
+        alone would miss that a wider wave also prefills for less per token."""
         with self._wake:
             assert not self._queue and not self._active, "measure() only on an idle engine"
         ll = self._ll
         n_vocab = ll.llama_vocab_n_tokens(self._vocab)
-        prefix = [(7 * i + 11) % n_vocab for i in range(context)]
-        self._fill(0, prefix, 0, want_last=False)
+        tokens = [(7 * i + 11) % n_vocab for i in range(context + suffix + steps)]
+        self._fill(0, tokens[:context], 0, want_last=False)
         self._decode()
-        per_token: dict[int, float] = {}
+        per_sequence: dict[int, float] = {}
         width = 1
-        while width <= self.width:
+        while width <= self.width and width * suffix <= self.n_batch:
             slots = range(1, width + 1)
             for slot in slots:
                 ll.llama_memory_seq_rm(self._mem, slot, -1, -1)
                 ll.llama_memory_seq_cp(self._mem, 0, slot, -1, -1)
-            elapsed = 0.0
-            for step in range(steps + 1):  # the first step pays for the copies
-                self._batch.n_tokens = 0
+            feeds = [(tokens[context:context + suffix], context)] + [
+                ([tokens[context + suffix + i]], context + suffix + i) for i in range(steps)]
+            start = time.perf_counter()
+            for feed, pos in feeds:
                 for slot in slots:
-                    self._fill(slot, [prefix[step]], context + step, want_last=True, append=True)
-                start = time.perf_counter()
+                    self._fill(slot, feed, pos, want_last=True, append=True)
                 self._decode()
-                elapsed += (time.perf_counter() - start) if step else 0.0
-            per_token[width] = elapsed / (steps * width)
+            per_sequence[width] = (time.perf_counter() - start) / width
             width *= 2
         for slot in range(self.width + 1):
             ll.llama_memory_seq_rm(self._mem, slot, -1, -1)
         self._holder = []
-        best = min(per_token.values())
-        self.timings = per_token
-        return min(w for w, t in per_token.items() if t <= tolerance * best)
+        best = min(per_sequence.values())
+        self.timings = per_sequence
+        return min(w for w, t in per_sequence.items() if t <= tolerance * best)
 
     # --- the scheduler thread -------------------------------------------------------------
     def _loop(self) -> None:

@@ -140,7 +140,7 @@ def test_auto_width_is_measured_once_and_remembered(isolated_home):
         assert model.runtime_settings()["batch_width"] == f"{width} (measured)"
         assert model.concurrency >= width
         timings = model._engine.timings
-        assert timings[1] > timings[max(timings)]  # a wider step costs less per token
+        assert timings[1] > timings[max(timings)]  # a wider wave costs less per sequence
     finally:
         model.close()
 
