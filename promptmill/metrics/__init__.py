@@ -22,7 +22,7 @@ from .registry import MetricFactory, available_metrics, get_metric, register_met
 # The built-in metric classes and their helpers, by the module that defines them.
 _LAZY = {
     "ExactMatch": ".text", "Contains": ".text", "RegexMatch": ".text", "NumericMatch": ".text",
-    "Choice": ".text", "TokenF1": ".text", "last_number": ".text",
+    "Choice": ".text", "TokenF1": ".text", "WordSet": ".text", "last_number": ".text",
     "Bleu": ".overlap", "ChrF": ".overlap", "Rouge": ".overlap",
     "JsonValid": ".structured", "JsonSchema": ".structured",
     "EmbeddingSimilarity": ".embedding", "packaged_embedding_model_path": ".embedding",
@@ -60,6 +60,7 @@ __all__ = [
     "StartsWith",
     "Substring",
     "TokenF1",
+    "WordSet",
     "available_metrics",
     "get_metric",
     "last_number",
@@ -94,5 +95,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         NumericMatch,
         RegexMatch,
         TokenF1,
+        WordSet,
         last_number,
     )

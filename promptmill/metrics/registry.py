@@ -29,6 +29,7 @@ _BUILTINS: dict[str, str] = {
     "numeric": "promptmill.metrics.text:NumericMatch",
     "choice": "promptmill.metrics.text:Choice",
     "f1": "promptmill.metrics.text:TokenF1",
+    "word_set": "promptmill.metrics.text:WordSet",
     "bleu": "promptmill.metrics.overlap:Bleu",
     "chrf": "promptmill.metrics.overlap:ChrF",
     "rouge": "promptmill.metrics.overlap:Rouge",

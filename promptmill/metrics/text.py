@@ -279,3 +279,29 @@ class TokenF1(Metric):
         if extra:
             parts.append(f"extra: {_tokens_text(extra)}")
         return Score(clamp(f1), "; ".join(parts))
+
+
+# --- word set ---------------------------------------------------------------------------------
+
+
+class WordSet(Metric):
+    """The same words as an accepted answer, in any order and any number of times (APE's
+    "exact set" score, for answers that are lists of words)."""
+
+    name = "word_set"
+
+    def score(self, prediction: str, example: Example) -> Score:
+        if not example.accepted:
+            return NO_REFERENCE
+        got = set(normalize(prediction).split())
+        wanted = [set(normalize(a).split()) for a in example.accepted]
+        if got in wanted:
+            return Score(1.0)
+        closest = min(wanted, key=lambda w: len(w ^ got))
+        parts = [f"{_expected(example)}, got {quote(prediction)}"]
+        if closest - got:
+            parts.append("missing: " + " ".join(sorted(closest - got)[:8]))
+        if got - closest:
+            parts.append("extra: " + " ".join(sorted(got - closest)[:8]))
+        return Score(0.0, "; ".join(parts))
+

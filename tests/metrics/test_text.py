@@ -159,3 +159,19 @@ def test_f1_is_squad_token_f1_with_missing_and_extra_words():
 def test_f1_takes_the_best_accepted_answer():
     assert score("f1", "Big Apple", ex("New York City", "the Big Apple")).value == 1.0
     assert score("f1", "", ex("x")).value == 0.0
+
+
+# --- word set ---------------------------------------------------------------------------------
+
+
+def test_word_set_ignores_order_repeats_case_and_punctuation():
+    assert score("word_set", "Tiger, lion and cat.", ex("cat lion tiger and")).value == 1.0
+    assert score("word_set", "cat cat lion", ex("lion cat")).value == 1.0
+    assert score("word_set", "lion", ex("dog", "lion")).value == 1.0
+
+
+def test_word_set_names_the_missing_and_the_extra_words():
+    result = score("word_set", "cat dog", ex("cat lion"))
+    assert result.value == 0.0
+    assert result.feedback == "expected 'cat lion', got 'cat dog'; missing: lion; extra: dog"
+    assert score("word_set", "", ex("cat")).value == 0.0
