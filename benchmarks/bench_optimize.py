@@ -11,7 +11,7 @@ fresh store (no cache between them): with the default batch width (batching on) 
 PROMPTMILL_BATCH_WIDTH=1 (the sequential path). Reported: wall time per model call for each,
 their ratio, and whether the two runs gave the same results (scores, chosen prompt).
 
-Usage: python benchmarks/bench_optimize.py [--method auto] [--budget-calls 200] [--tasks a,b]
+Usage: python benchmarks/bench_optimize.py [--method auto] [--budget-calls 200] [--tasks a,b|all]
        [--compare-batching]
 """
 
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     emit,
     environment,
+    ii_tasks,
     load_average,
     load_ii,
     metric_for,
@@ -50,8 +51,13 @@ PARAMS = GenerationParams(max_tokens=24, temperature=0.0, seed=0)
 
 
 def build_task(name: str, train: int, validation: int, seed: int) -> Task:
+    """Train and validation drawn from the task's induce pool, test from its execute part.
+    A pool smaller than train + validation (three tasks have 15-26 examples) is split in the
+    same proportions."""
     pool = load_ii(name, "induce")
     random.Random(seed).shuffle(pool)
+    if len(pool) < train + validation:
+        train = round(len(pool) * train / (train + validation))
     return Task(name, train=pool[:train], validation=pool[train:train + validation],
                 test=load_ii(name, "execute"), seed=seed)
 
@@ -89,8 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="auto")
     parser.add_argument("--budget-calls", type=int, default=200)
-    parser.add_argument("--tasks", default=None, help="comma-separated; default: the first 8 "
-                        "single-field tasks, alphabetically")
+    parser.add_argument("--tasks", default=None, help="comma-separated, or 'all' for all 18 "
+                        "tasks; default: the first 8 single-field tasks, alphabetically")
     parser.add_argument("--train", type=int, default=50)
     parser.add_argument("--validation", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
@@ -101,7 +107,8 @@ def main() -> None:
     args = parser.parse_args()
     args.user_thread_env = thread_env()  # before promptmill's import sets a wait policy
     require_data()
-    names = args.tasks.split(",") if args.tasks else simple_ii_tasks()[:8]
+    names = (ii_tasks() if args.tasks == "all" else args.tasks.split(",") if args.tasks
+             else simple_ii_tasks()[:8])
     if args.compare_batching:
         emit("bench_optimize_batching", compare_batching(names[0], args))
         return
