@@ -38,7 +38,8 @@ def _targets(examples: Sequence[Example] | None) -> list[str]:
     return [ex.target for ex in examples or () if ex.target]
 
 
-def _add_note(prompt: Prompt, note: str) -> Prompt:
+def add_note(prompt: Prompt, note: str) -> Prompt:
+    """The prompt with ``note`` added to its output-format note (once)."""
     current = (prompt.output_format or "").strip()
     if note in current:
         return prompt
@@ -80,7 +81,7 @@ def _single_line(examples: Sequence[Example] | None) -> bool:
 # --- the built-in strategies -------------------------------------------------------------------
 def answer_only(prompt: Prompt, examples: Sequence[Example] | None = None) -> Prompt:
     """Ask for the bare answer; keep only the first line when training answers are one line."""
-    out = _add_note(prompt, ANSWER_ONLY)
+    out = add_note(prompt, ANSWER_ONLY)
     if prompt.extract is None and examples and _single_line(examples):
         out = out.model_copy(update={"extract": "first_line"})
     return out
@@ -101,7 +102,7 @@ def output_format(prompt: Prompt, examples: Sequence[Example] | None = None,
     shape = " ".join(answer_shape(examples))
     if not shape:
         return answer_only(prompt, examples)
-    return answer_only(_add_note(prompt, shape), examples)
+    return answer_only(add_note(prompt, shape), examples)
 
 
 def step_by_step(prompt: Prompt, examples: Sequence[Example] | None = None,
@@ -109,7 +110,7 @@ def step_by_step(prompt: Prompt, examples: Sequence[Example] | None = None,
     """Reason first, then an 'Answer:' line that extraction takes out for scoring."""
     # a format note asking for the bare answer would contradict the reasoning request
     base = prompt.model_copy(update={"output_format": None, "output_spec": None})
-    return _add_note(base, STEP_BY_STEP).model_copy(
+    return add_note(base, STEP_BY_STEP).model_copy(
         update={"extract": "after:Answer:", "max_tokens": max(max_tokens,
                                                              prompt.max_tokens or 0)})
 
@@ -125,7 +126,7 @@ def role(prompt: Prompt, examples: Sequence[Example] | None = None,
 
 def self_check(prompt: Prompt, examples: Sequence[Example] | None = None) -> Prompt:
     """Ask the model to check its answer against the instruction and format before replying."""
-    return _add_note(prompt, SELF_CHECK)
+    return add_note(prompt, SELF_CHECK)
 
 
 BUILTIN: dict[str, Strategy] = {

@@ -63,4 +63,4 @@ def test_format_variants_offer_labels_for_classification_and_shape_otherwise():
     origins = [o for o, _ in format_variants(SEED, LABELLED)]
     assert origins == ["format:answer-only", "format:labels"]
     origins = [o for o, _ in format_variants(SEED, WORDS)]
-    assert origins == ["format:answer-only", "format:shape"]
+    assert origins == ["format:answer-only", "format:shape", "format:grammar:one-lowercase-token"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..prompt import Demo, DemoSelection, Prompt
-from ..strategies import _add_note, answer_only, closed_label_set, output_format, role
+from ..strategies import add_note, answer_only, closed_label_set, output_format, role
 from ..task import Example
 
 MIN_SHARE = 0.10
@@ -143,16 +143,16 @@ def apply_action(prompt: Prompt, action: dict[str, Any], train: Sequence[Example
     if kind == "max_tokens":
         return prompt.model_copy(update={"max_tokens": 2 * (prompt.max_tokens or 64)})
     if kind == "always_answer":
-        return _add_note(answer_only(prompt, train or None),
+        return add_note(answer_only(prompt, train or None),
                          "Always give an answer, even when unsure.")
     if kind == "no_refusal":
-        return _add_note(role(prompt, persona="a helpful assistant"),
+        return add_note(role(prompt, persona="a helpful assistant"),
                          "This task is harmless: answer it directly.")
     if kind == "language":
         name = LANGUAGE_NAMES.get(action.get("language") or "", action.get("language"))
-        return _add_note(prompt, f"Answer in {name}.") if name else prompt
+        return add_note(prompt, f"Answer in {name}.") if name else prompt
     if kind == "complete_answer":
-        return _add_note(prompt, "Give the complete answer.")
+        return add_note(prompt, "Give the complete answer.")
     if kind == "confused_demos":
         return _confused_demos(prompt, train, confused) if train else prompt
     if kind == "retrieved_demos":

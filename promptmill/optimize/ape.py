@@ -34,10 +34,17 @@ from .mutations import format_variants, sample_demos
 from .proposals import clean_instruction, induction_request, resample_request
 
 # Pool order when the budget cannot score everything: a format note derived from the training
-# answers helps a small model most, a generic answer-only note next, a bare instruction last.
-FORMAT_TIER = {"format:shape": 0, "format:answer-only": 1}
+# answers helps a small model most, a generic answer-only note or a learned shape (as a grammar
+# or a note, "format:grammar:<shape>") next, a bare instruction last.
+FORMAT_TIER = {"format:shape": 0, "format:answer-only": 1, "format:grammar": 1, "format:note": 1}
 BARE_TIER = 2
 CALLS_CAP = 1_000_000  # "unlimited" when the budget is in tokens or seconds only
+
+
+def format_tier(note: str) -> int:
+    """The pool tier of a format variant, by its origin or the family before ``:<shape>``."""
+    family = note if note in FORMAT_TIER else note.rpartition(":")[0]
+    return FORMAT_TIER.get(family, BARE_TIER)
 
 
 def affordable_calls(ctx: OptimizationContext, cap: int = CALLS_CAP) -> int:
@@ -200,5 +207,5 @@ class APE(Optimizer):
                     origin = f"{parent.origin}+{note}"
                 cand = ctx.add(prompt, parents=[parent.index], origin=origin)
                 if cand is not None:
-                    tiered.append((FORMAT_TIER.get(note, BARE_TIER), cand))
+                    tiered.append((format_tier(note), cand))
         return tiered

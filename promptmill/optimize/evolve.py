@@ -48,7 +48,7 @@ from .protegi import failure_edits
 
 OFFER_EVERY = 3  # iterations between offers to the gate: each offer scores all of validation
 REFLECTION_TOKENS = 80
-MAX_CHILDREN = 4  # one reflection and up to three rule-based edits per mutation
+MAX_CHILDREN = 6  # one reflection and up to five rule-based edits (protegi.failure_edits)
 MERGED_FIELDS = ("instruction", "demos", "output_format")
 
 

@@ -110,9 +110,11 @@ def test_children_join_only_when_they_beat_their_parent_on_the_minibatch(store):
     Evolve(iterations=1, minibatch=4).optimize(ctx)
     joined = {e["candidate_idx"] for e in events if e["event"] == "evolve: joined population"}
     origins = {ctx.candidates[i].origin: i in joined for i in range(1, len(ctx.candidates))}
-    # The seed scores 0: the format notes beat it, the still-chatty reflection does not.
+    # The seed scores 0: the format notes beat it, the still-chatty reflection does not, nor
+    # does the grammar variant (the fake ignores grammars, and its note is not one it obeys).
     assert origins == {"evolve:reflect": False, "evolve:format:answer-only": True,
-                       "evolve:format:shape": True}
+                       "evolve:format:shape": True,
+                       "evolve:format:grammar:one-lowercase-word": False}
 
 
 def test_the_best_is_offered_to_the_gate_and_wins_on_the_fakes(store):

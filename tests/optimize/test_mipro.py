@@ -72,7 +72,7 @@ def test_a_repeated_combination_reuses_its_candidate(store):
     MIPRO(demo_sets=1, instructions=0, trials=10).optimize(ctx)
     trials = [e for e in events if e["event"] == "mipro trial"]
     assert len(trials) == 10
-    assert len(ctx.candidates) <= 3  # the seed and its two format variants
+    assert len(ctx.candidates) <= 4  # the seed and its three format variants
     assert len({e["candidate_idx"] for e in trials}) < len(trials)
     assert 0 in {e["candidate_idx"] for e in trials}, "the seed combination is the seed itself"
 
@@ -92,7 +92,8 @@ def test_garbage_proposals_add_no_instruction(store):
     events = mipro_events(ctx)
     MIPRO(trials=4).optimize(ctx)
     space = next(e["detail"] for e in events if e["event"] == "mipro search space")
-    assert space["instructions"] == ["seed", "format:answer-only", "format:shape"]
+    assert space["instructions"] == ["seed", "format:answer-only", "format:shape",
+                                     "format:grammar:one-lowercase-word"]
 
 
 def test_a_small_budget_keeps_enough_for_the_final_full_evaluation(store):

@@ -47,13 +47,16 @@ def meta_texts(request) -> list[str]:
 def test_meta_prompt_shows_the_scored_history_worst_first(store):
     proposer = ScriptedProposer(MANY)
     run_opro(store, proposer=proposer, steps=3, per_step=2)
-    # Step 1 sees the seed and its two format variants; each step adds its two proposals
-    # (each step's request is sent twice: two samples).
-    assert [len(meta_texts(r)) for r in proposer.requests] == [3, 3, 5, 5, 7, 7]
+    # Step 1 sees the seed and its three format variants (answer-only, shape, grammar); each
+    # step adds its two proposals (each step's request is sent twice: two samples).
+    assert [len(meta_texts(r)) for r in proposer.requests] == [4, 4, 6, 6, 8, 8]
     for request in proposer.requests:
         scores = meta_scores(request)
         assert scores == sorted(scores) and all(0 <= s <= 100 for s in scores)
-    assert meta_texts(proposer.requests[0])[0] == SEED.instruction  # scores 0: shown first
+    # The seed scores 0 on the fake, and so does the grammar variant (the fake ignores
+    # grammars); of equal scores the newer is shown first, as the worse.
+    first = proposer.requests[0]
+    assert meta_scores(first)[:2] == [0, 0] and meta_texts(first)[1] == SEED.instruction
 
 
 def test_only_the_top_of_the_history_is_shown(store):

@@ -51,10 +51,12 @@ def test_failure_edits_add_format_notes_for_format_trouble_and_demos_for_missing
     train = antonym_task().train
     chatty = failure_edits(SEED, [failure("The opposite of hot is cold.")], train,
                            Random(0))
-    assert {origin for origin, _ in chatty} == {"format:answer-only", "format:shape"}
+    assert {origin for origin, _ in chatty} == {"format:answer-only", "format:shape",
+                                               "format:grammar:one-lowercase-word"}
     rambling = failure_edits(SEED, [failure("I am not sure what you mean by that word")], train,
                              Random(0))
-    assert [o for o, _ in rambling] == ["format:answer-only", "format:shape", "demos:k=4"]
+    assert [o for o, _ in rambling] == ["format:answer-only", "format:shape",
+                                        "format:grammar:one-lowercase-word", "demos:k=4"]
     wrong = failure_edits(SEED, [failure("warm")], train, Random(0))
     assert [origin for origin, _ in wrong] == ["demos:k=4"]
     assert {d.inputs["input"] for d in wrong[0][1].demos} <= {ex.inputs["input"] for ex in train}
