@@ -14,6 +14,7 @@ cannot run away, and a pattern the grammar converter refuses is left out, never 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -175,22 +176,14 @@ def common_affixes(targets: Sequence[str]) -> tuple[str, str]:
     """The prefix and suffix every target shares, cut at a non-alphanumeric character, so
     "Answer: 12" and "Answer: 15" share "Answer: " (not "Answer: 1"), and "cats" and "dogs"
     share nothing. Each target keeps at least one character between the two."""
-    prefix = _cut_prefix(_common_prefix(targets))
+    prefix = _cut_prefix(os.path.commonprefix(list(targets)))
     if any(len(t) <= len(prefix) for t in targets):
         prefix = ""
     rests = [t[len(prefix):] for t in targets]
-    suffix = _cut_suffix(_common_prefix([r[::-1] for r in rests])[::-1])
+    suffix = _cut_suffix(os.path.commonprefix([r[::-1] for r in rests])[::-1])
     if any(len(r) <= len(suffix) for r in rests):
         suffix = ""
     return prefix, suffix
-
-
-def _common_prefix(texts: Sequence[str]) -> str:
-    first, last = min(texts), max(texts)
-    n = 0
-    while n < min(len(first), len(last)) and first[n] == last[n]:
-        n += 1
-    return first[:n]
 
 
 def _cut_prefix(prefix: str) -> str:

@@ -144,10 +144,10 @@ def apply_action(prompt: Prompt, action: dict[str, Any], train: Sequence[Example
         return prompt.model_copy(update={"max_tokens": 2 * (prompt.max_tokens or 64)})
     if kind == "always_answer":
         return add_note(answer_only(prompt, train or None),
-                         "Always give an answer, even when unsure.")
+                        "Always give an answer, even when unsure.")
     if kind == "no_refusal":
         return add_note(role(prompt, persona="a helpful assistant"),
-                         "This task is harmless: answer it directly.")
+                        "This task is harmless: answer it directly.")
     if kind == "language":
         name = LANGUAGE_NAMES.get(action.get("language") or "", action.get("language"))
         return add_note(prompt, f"Answer in {name}.") if name else prompt

@@ -28,7 +28,8 @@ def format_variants(prompt: Prompt, train: Sequence[Example]) -> list[tuple[str,
     if explicit != variants[0][1]:
         origin = "format:labels" if explicit.output_spec is not None else "format:shape"
         variants.append((origin, explicit))
-    if prompt.output_spec is None and strategies.closed_label_set(train) is None:
+    # no spec of the prompt's own and no closed label set (output_format would have made one)
+    if prompt.output_spec is None and explicit.output_spec is None:
         taken = {p.hash for _, p in variants} | {prompt.hash}
         variants += [(o, p) for o, p in shape_variants(prompt, train, explicit)
                      if p.hash not in taken]
